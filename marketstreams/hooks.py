@@ -1,0 +1,217 @@
+"""Hook dispatch: each hook has its own delivery path, so no hook stalls the feed or another.
+
+Delivery policies (``Hook(fn, policy=...)``):
+
+``"conflate"`` (the default)
+    The hook gets the *latest* state of each book. While the hook is busy, further updates of a
+    book it has not yet been handed are merged into one pending delivery: the book is the live
+    book (its newest state), the trades of every merged update are concatenated in order. The
+    number of merged updates is ``stats.conflated``. A hook that keeps up sees every update.
+    Trades kept for one pending delivery are capped at ``max_trades``; trades beyond the cap are
+    dropped oldest first and counted in ``stats.dropped_trades``.
+
+``"queue"``
+    Every update is delivered, in order, with a frozen copy of the book taken when the update
+    happened (``book.copy()``), through a queue of at most ``maxsize`` updates. When the queue is
+    full the oldest pending update is dropped and counted in ``stats.dropped``. Costs a book copy
+    per update: use it when a hook must see every intermediate state.
+
+Sync hooks run on the event loop. A sync hook that is idle when an update arrives is called at
+once, inside the dispatch, so fast sync hooks see every update with no task switch; a sync hook
+that blocks (``time.sleep``, blocking I/O) blocks the whole loop: make such hooks async, or pass
+``thread=True`` to run it in a worker thread of its own (it is then always handed a book copy).
+
+Async hooks run in a task of their own. A hook that raises is logged (logger
+``marketstreams.hooks``) and counted in ``stats.errors``; its next deliveries go on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, fields
+from typing import Any, Literal
+
+from .models import Trade, Update
+
+__all__ = ["Hook", "HookFunction", "HookStats"]
+
+logger = logging.getLogger("marketstreams.hooks")
+
+HookFunction = Callable[[Any, list[Trade]], Awaitable[object] | object]
+Policy = Literal["conflate", "queue"]
+
+
+@dataclass(slots=True)
+class HookStats:
+    """Counters of one hook's delivery path."""
+
+    offered: int = 0  # updates handed to the delivery path
+    calls: int = 0  # times the hook was called
+    errors: int = 0  # calls that raised
+    conflated: int = 0  # updates merged into a pending delivery ("conflate")
+    dropped: int = 0  # updates dropped because the queue was full ("queue")
+    dropped_trades: int = 0  # trades dropped beyond max_trades ("conflate")
+
+    @property
+    def pending(self) -> int:
+        return self.offered - self.calls - self.conflated - self.dropped
+
+    def as_dict(self) -> dict[str, int]:
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["pending"] = self.pending
+        return out
+
+
+def _is_async(fn: object) -> bool:
+    if inspect.iscoroutinefunction(fn):
+        return True
+    call = getattr(fn, "__call__", None)  # noqa: B004 - async callable objects
+    return inspect.iscoroutinefunction(call)
+
+
+class Hook:
+    """A user hook and its own delivery path. ``Updater(hooks=[fn, Hook(fn2, policy="queue")])``."""
+
+    def __init__(
+        self,
+        fn: HookFunction,
+        *,
+        policy: Policy = "conflate",
+        maxsize: int = 10_000,
+        max_trades: int = 100_000,
+        thread: bool = False,
+        name: str | None = None,
+    ) -> None:
+        if policy not in ("conflate", "queue"):
+            raise ValueError(f"policy must be 'conflate' or 'queue', not {policy!r}")
+        if maxsize < 1 or max_trades < 1:
+            raise ValueError("maxsize and max_trades must be at least 1")
+        self.fn = fn
+        self.policy: Policy = policy
+        self.maxsize = maxsize
+        self.max_trades = max_trades
+        self.thread = thread
+        self.name = name or getattr(fn, "__qualname__", None) or repr(fn)
+        self.is_async = _is_async(fn)
+        if thread and self.is_async:
+            raise ValueError("thread=True is for sync hooks; an async hook already runs apart")
+        self.stats = HookStats()
+        self._copy = policy == "queue" or thread
+        self._pending: dict[tuple[str, str], Update] = {}
+        self._queue: deque[Update] = deque()
+        self._wakeup = asyncio.Event()
+        self._busy = False
+        self._task: asyncio.Task[None] | None = None
+
+    def __repr__(self) -> str:
+        return f"<Hook {self.name} policy={self.policy} {self.stats.as_dict()}>"
+
+    # -- called by the Updater ----------------------------------------------------------------
+
+    def offer(self, update: Update) -> None:
+        """Hand one update to this hook's delivery path. Never blocks, never raises."""
+        self.stats.offered += 1
+        if not self._busy and not self.is_async and not self.thread and not self._has_pending():
+            # Fast path: an idle sync hook is called right here, with this very update.
+            self._call_sync(update.book if not self._copy else update.book.copy(), update.trades)
+            return
+        if self.policy == "queue":
+            if len(self._queue) >= self.maxsize:
+                self._queue.popleft()
+                self.stats.dropped += 1
+            self._queue.append(Update(update.book.copy(), list(update.trades), update.snapshot))
+        else:
+            key = update.key
+            pending = self._pending.get(key)
+            if pending is None:
+                self._pending[key] = Update(update.book, list(update.trades), update.snapshot)
+            else:
+                self.stats.conflated += 1
+                pending.snapshot = pending.snapshot or update.snapshot
+                if update.trades:
+                    pending.trades.extend(update.trades)
+                    excess = len(pending.trades) - self.max_trades
+                    if excess > 0:
+                        del pending.trades[:excess]
+                        self.stats.dropped_trades += excess
+        self._wakeup.set()
+
+    def start(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(
+                self._deliver(), name=f"marketstreams-hook-{self.name}"
+            )
+
+    @property
+    def idle(self) -> bool:
+        """True when no delivery is pending or in progress."""
+        return not (self._busy or self._has_pending())
+
+    async def drain(self) -> None:
+        """Wait until every pending delivery has been made."""
+        while not self.idle:
+            self._wakeup.set()
+            await asyncio.sleep(0)
+            if self._task is None or self._task.done():
+                break
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    # -- delivery -----------------------------------------------------------------------------
+
+    def _has_pending(self) -> bool:
+        return bool(self._pending or self._queue)
+
+    def _next(self) -> Update:
+        if self._queue:
+            return self._queue.popleft()
+        key = next(iter(self._pending))
+        update = self._pending.pop(key)
+        if self._copy:
+            update.book = update.book.copy()
+        return update
+
+    def _call_sync(self, book: Any, trades: list[Trade]) -> None:
+        self.stats.calls += 1
+        self._busy = True
+        try:
+            self.fn(book, trades)
+        except Exception:
+            self.stats.errors += 1
+            logger.exception("hook %s raised; its next deliveries go on", self.name)
+        finally:
+            self._busy = False
+
+    async def _deliver(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._has_pending():
+                update = self._next()
+                self.stats.calls += 1
+                self._busy = True
+                try:
+                    if self.is_async:
+                        await self.fn(update.book, update.trades)  # type: ignore[misc]
+                    elif self.thread:
+                        await asyncio.to_thread(self.fn, update.book, update.trades)
+                    else:
+                        self.fn(update.book, update.trades)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    self.stats.errors += 1
+                    logger.exception("hook %s raised; its next deliveries go on", self.name)
+                finally:
+                    self._busy = False

@@ -1,0 +1,1 @@
+"""Venue adapters: one package per venue (protocol core, parsers, state, feed)."""

@@ -1,0 +1,179 @@
+"""Updater and hook delivery, driven by in-memory feeds (no sockets)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from marketstreams import Feed, FeedStats, Hook, OrderBook, Trade, Update, Updater
+
+
+class ListFeed:
+    """A finite feed: sets bid level i on book ``market`` for each step, with one trade each."""
+
+    venue = "mem"
+
+    def __init__(self, market: str, steps: int, gate: asyncio.Event | None = None) -> None:
+        self.stats = FeedStats()
+        self.book = OrderBook("mem", market)
+        self.steps = steps
+        self.gate = gate
+        self.paused = asyncio.Event()  # set when the feed waits at its gate
+
+    async def updates(self) -> AsyncIterator[Update]:
+        self.book.mark_valid()
+        for i in range(self.steps):
+            self.book.set_level("bid", i, 1)
+            self.book.sequence = i
+            trade = Trade("mem", self.book.market, "buy", i, 1, sequence=i)
+            self.stats.updates += 1
+            yield Update(self.book, [trade])
+            await asyncio.sleep(0)
+            if self.gate is not None and i == self.steps // 2:
+                self.paused.set()
+                await self.gate.wait()
+
+
+class FailingFeed:
+    venue = "bad"
+
+    def __init__(self) -> None:
+        self.stats = FeedStats()
+
+    async def updates(self) -> AsyncIterator[Update]:
+        raise PermissionError("refused")
+        yield  # pragma: no cover
+
+
+def test_feeds_satisfy_the_protocol() -> None:
+    assert isinstance(ListFeed("A", 1), Feed)
+    with pytest.raises(TypeError, match="not a feed"):
+        Updater(object())  # type: ignore[arg-type]
+
+
+async def test_sync_hook_sees_every_update_and_books_are_kept() -> None:
+    seen: list[tuple[int | None, int]] = []
+    updater = Updater(
+        ListFeed("A", 50), ListFeed("B", 30), hooks=[lambda b, t: seen.append((b.sequence, len(t)))]
+    )
+    await updater.run()
+    assert len(seen) == 80 and all(n == 1 for _, n in seen)
+    assert set(updater.books) == {("mem", "A"), ("mem", "B")}
+    assert updater.book("mem", "A").best_bid() == (49, 1)
+    assert updater.updates == 80
+    assert updater.hooks[0].stats.calls == 80 and updater.hooks[0].stats.conflated == 0
+
+
+async def test_raising_hook_is_counted_and_isolated(caplog: pytest.LogCaptureFixture) -> None:
+    good: list[int] = []
+
+    def bad(book: Any, trades: list[Trade]) -> None:
+        raise RuntimeError("boom")
+
+    async def bad_async(book: Any, trades: list[Trade]) -> None:
+        raise RuntimeError("async boom")
+
+    updater = Updater(
+        ListFeed("A", 20), hooks=[bad, bad_async, lambda b, t: good.append(b.sequence)]
+    )
+    with caplog.at_level(logging.ERROR, logger="marketstreams.hooks"):
+        await updater.run()
+    assert good == list(range(20))
+    assert updater.hooks[0].stats.errors == 20
+    assert updater.hooks[1].stats.errors == updater.hooks[1].stats.calls >= 1
+    assert "boom" in caplog.text
+
+
+async def test_stuck_hook_conflates_and_never_stalls_others() -> None:
+    release = asyncio.Event()
+    slow_calls: list[tuple[int | None, list[int | None]]] = []
+    fast: list[int | None] = []
+
+    async def slow(book: Any, trades: list[Trade]) -> None:
+        await release.wait()
+        slow_calls.append((book.sequence, [t.sequence for t in trades]))
+
+    async def fast_hook(book: Any, trades: list[Trade]) -> None:
+        fast.append(book.sequence)
+
+    gate = asyncio.Event()
+    feed = ListFeed("A", 200, gate=gate)
+    updater = Updater(feed, hooks=[slow, fast_hook])
+    task = asyncio.create_task(updater.run())
+    await feed.paused.wait()  # the feed pauses at its half-way gate
+    assert feed.book.sequence == 100
+    await asyncio.sleep(0)
+    # The slow hook is stuck in its first call; the fast one kept up with every update.
+    assert fast[-1] == 100 and slow_calls == []
+    slow_stats = updater.hooks[0].stats
+    assert slow_stats.calls == 1 and slow_stats.conflated >= 99
+    release.set()
+    gate.set()
+    await task
+    assert fast == list(range(200))
+    # Every trade reached the slow hook exactly once, in order, across its few deliveries.
+    delivered = [s for _, trades in slow_calls for s in trades]
+    assert delivered == list(range(200))
+    assert slow_calls[-1][0] == 199 and len(slow_calls) < 200
+    assert slow_stats.pending == 0
+
+
+async def test_queue_policy_copies_and_drops_oldest() -> None:
+    release = asyncio.Event()
+    seen: list[int | None] = []
+
+    async def slow(book: Any, trades: list[Trade]) -> None:
+        await release.wait()
+        seen.append(book.best_bid()[0])
+
+    hook = Hook(slow, policy="queue", maxsize=5)
+    gate = asyncio.Event()
+    feed = ListFeed("A", 40, gate=gate)
+    task = asyncio.create_task(Updater(feed, hooks=[hook]).run())
+    await feed.paused.wait()
+    release.set()
+    gate.set()
+    await task
+    # Frozen copies: each delivery shows the book as it was at its own update.
+    assert seen == sorted(seen) and seen[-1] == 39 and len(seen) == len(set(seen))
+    assert hook.stats.dropped > 0 and hook.stats.calls + hook.stats.dropped == 40
+
+
+async def test_async_for_yields_until_finite_feeds_end() -> None:
+    got: list[int | None] = []
+    async for update in Updater(ListFeed("A", 25)):
+        got.append(update.book.sequence)
+        assert update.key == ("mem", "A")
+    assert got[-1] == 24 and got == sorted(got)
+
+
+async def test_async_for_slow_consumer_is_conflated_not_buffered() -> None:
+    trades = 0
+    updates = 0
+    async for update in Updater(ListFeed("A", 300)):
+        updates += 1
+        trades += len(update.trades)
+        await asyncio.sleep(0.001)
+    assert trades == 300 and updates < 300
+
+
+async def test_fatal_feed_error_stops_run() -> None:
+    with pytest.raises(PermissionError):
+        await Updater(FailingFeed(), ListFeed("A", 10**6)).run()
+    with pytest.raises(PermissionError):
+        async for _ in Updater(FailingFeed()):
+            pass
+
+
+def test_hook_arguments_are_checked() -> None:
+    async def a(book: Any, trades: list[Trade]) -> None: ...
+
+    with pytest.raises(ValueError):
+        Hook(lambda b, t: None, policy="fifo")  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        Hook(a, thread=True)
+    assert Hook(a).is_async and not Hook(lambda b, t: None).is_async
