@@ -9,10 +9,28 @@ import pytest
 import marketstreams
 
 EXPECTED = {
-    "AuthenticationError", "Backoff", "Book", "ConfigurationError", "ConnectionLostError", "Feed",
-    "FeedStats", "FrameTooLargeError", "Hook", "HookStats", "MalformedFrameError",
-    "MarketStreamsError", "OrderBook", "ProtocolError", "ReplayError", "Secret",
-    "SequenceGapError", "SubscriptionError", "Trade", "Update", "Updater", "VenueError",
+    "AuthenticationError",
+    "Backoff",
+    "Book",
+    "ConfigurationError",
+    "ConnectionLostError",
+    "Feed",
+    "FeedStats",
+    "FrameTooLargeError",
+    "Hook",
+    "HookStats",
+    "MalformedFrameError",
+    "MarketStreamsError",
+    "OrderBook",
+    "ProtocolError",
+    "ReplayError",
+    "Secret",
+    "SequenceGapError",
+    "SubscriptionError",
+    "Trade",
+    "Update",
+    "Updater",
+    "VenueError",
     "__version__",
 }
 

@@ -80,10 +80,22 @@ def test_create_delete_status_in_order(proto: LunoProtocol) -> None:
 
 def test_trade_partial_and_full_fill_without_delete(proto: LunoProtocol) -> None:
     trades = [
-        {"sequence": 1, "base": "0.50", "counter": "505.00", "maker_order_id": "A1",
-         "taker_order_id": "T1", "order_id": "A1"},
-        {"sequence": 2, "base": "0.05", "counter": "50.50", "maker_order_id": "A2",
-         "taker_order_id": "T1", "order_id": "A2"},
+        {
+            "sequence": 1,
+            "base": "0.50",
+            "counter": "505.00",
+            "maker_order_id": "A1",
+            "taker_order_id": "T1",
+            "order_id": "A1",
+        },
+        {
+            "sequence": 2,
+            "base": "0.05",
+            "counter": "50.50",
+            "maker_order_id": "A2",
+            "taker_order_id": "T1",
+            "order_id": "A2",
+        },
     ]
     ev = proto.receive(update(101, trade_updates=trades))
     assert isinstance(ev, Updated)
@@ -97,8 +109,16 @@ def test_trade_partial_and_full_fill_without_delete(proto: LunoProtocol) -> None
 
 
 def test_trade_then_create_for_taker_remainder(proto: LunoProtocol) -> None:
-    trades = [{"sequence": 3, "base": "0.10", "counter": "100", "maker_order_id": "B1",
-               "taker_order_id": "S1", "order_id": "B1"}]
+    trades = [
+        {
+            "sequence": 3,
+            "base": "0.10",
+            "counter": "100",
+            "maker_order_id": "B1",
+            "taker_order_id": "S1",
+            "order_id": "B1",
+        }
+    ]
     create = {"order_id": "S1", "type": "ASK", "price": "1000.00", "volume": "0.4"}
     ev = proto.receive(update(101, trade_updates=trades, create_update=create))
     assert isinstance(ev, Updated) and ev.trades[0].type == "sell"
@@ -148,8 +168,13 @@ def test_overfill_is_out_of_sync(proto: LunoProtocol) -> None:
 
 @pytest.mark.parametrize(
     "frame",
-    [b'{"sequence": "101", broken', b"[1, 2]", b'{"hello": 1}', update(101, create_update={"x": 1}),
-     update(101, create_update={"order_id": "Z", "type": "BID", "price": "abc", "volume": "1"})],
+    [
+        b'{"sequence": "101", broken',
+        b"[1, 2]",
+        b'{"hello": 1}',
+        update(101, create_update={"x": 1}),
+        update(101, create_update={"order_id": "Z", "type": "BID", "price": "abc", "volume": "1"}),
+    ],
 )
 def test_malformed_frames_change_nothing(proto: LunoProtocol, frame: bytes) -> None:
     before = proto.book.depth()
@@ -167,14 +192,20 @@ def test_keepalive_frames() -> None:
 
 def test_credentials_frame() -> None:
     p = LunoProtocol("XBTZAR")
-    assert json.loads(p.credentials_frame("id", "sec")) == {"api_key_id": "id", "api_key_secret": "sec"}
+    assert json.loads(p.credentials_frame("id", "sec")) == {
+        "api_key_id": "id",
+        "api_key_secret": "sec",
+    }
     assert p.credentials_frame(None, None) == "{}"
 
 
 @pytest.mark.parametrize(
     ("code", "exc"),
-    [("invalid_credentials", AuthenticationError), ("invalid_market", ConfigurationError),
-     ("auth_timeout", VenueError)],
+    [
+        ("invalid_credentials", AuthenticationError),
+        ("invalid_market", ConfigurationError),
+        ("auth_timeout", VenueError),
+    ],
 )
 def test_error_frames(code: str, exc: type[Exception]) -> None:
     p = LunoProtocol("XBTZAR")
@@ -205,9 +236,16 @@ def test_real_wire_frames() -> None:
     trade = by_kind["trade"]
     maker = trade["trade_updates"][0]["maker_order_id"]
     q = LunoProtocol("XBTZAR")
-    q.receive(json.dumps({"sequence": str(int(trade["sequence"]) - 1), "status": "ACTIVE",
-                          "bids": [{"id": maker, "price": "1407000", "volume": "0.001"}],
-                          "asks": []}))
+    q.receive(
+        json.dumps(
+            {
+                "sequence": str(int(trade["sequence"]) - 1),
+                "status": "ACTIVE",
+                "bids": [{"id": maker, "price": "1407000", "volume": "0.001"}],
+                "asks": [],
+            }
+        )
+    )
     ev = q.receive(json.dumps(trade))
     assert isinstance(ev, Updated) and ev.trades[0].base == D("0.000399")
     assert q.book.best_bid() == (D("1407000"), D("0.000601"))
@@ -217,7 +255,9 @@ def test_real_wire_frames() -> None:
     errors = [f["frame"] for f in frames if f.get("kind") == "error"]
     kinds = []
     for frame in errors:
-        with pytest.raises(VenueError if frame["error_code"] == "auth_timeout" else Exception) as info:
+        with pytest.raises(
+            VenueError if frame["error_code"] == "auth_timeout" else Exception
+        ) as info:
             LunoProtocol("XBTZAR").receive(json.dumps(frame))
         kinds.append(type(info.value).__name__)
     assert kinds == ["VenueError", "AuthenticationError", "ConfigurationError"]
