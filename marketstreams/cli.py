@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.venue == "luno":
                 from mock_servers.luno import main as luno_main
 
-                return luno_main(args.args)
+                return int(luno_main(args.args))
     except KeyboardInterrupt:
         return 130
     return 2

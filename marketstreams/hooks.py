@@ -100,6 +100,7 @@ class Hook:
         if thread and self.is_async:
             raise ValueError("thread=True is for sync hooks; an async hook already runs apart")
         self.stats = HookStats()
+        self._whole_update = False  # internal: the Updater's iterator takes Update objects
         self._copy = policy == "queue" or thread
         self._pending: dict[tuple[str, str], Update] = {}
         self._queue: deque[Update] = deque()
@@ -202,7 +203,9 @@ class Hook:
                 self.stats.calls += 1
                 self._busy = True
                 try:
-                    if self.is_async:
+                    if self._whole_update:
+                        await self.fn(update)  # type: ignore[call-arg, misc]
+                    elif self.is_async:
                         await self.fn(update.book, update.trades)  # type: ignore[misc]
                     elif self.thread:
                         await asyncio.to_thread(self.fn, update.book, update.trades)

@@ -131,10 +131,11 @@ class Updater:
         # busy, updates conflate in the hook's pending deliveries instead of piling up.
         handoff: asyncio.Queue[Update] = asyncio.Queue(maxsize=1)
 
-        async def deliver(book: Any, trades: list[Any]) -> None:
-            await handoff.put(Update(book, trades))
+        async def deliver(update: Update) -> None:
+            await handoff.put(update)
 
-        sink = Hook(deliver, name="async-for")
+        sink = Hook(deliver, name="async-for")  # type: ignore[arg-type]
+        sink._whole_update = True
         self._iterators.append(sink)
         sink.start()
         runner: asyncio.Task[None] | None = None

@@ -81,6 +81,7 @@ class Feed:
         self.backoff = backoff or Backoff(initial=0.2, maximum=30.0)
         self.protocol = LunoProtocol(self.pair)
         self.stats = FeedStats()
+        self._told_valid = False  # the last update yielded showed a valid book
 
     @property
     def book(self) -> OrderBook:
@@ -137,9 +138,9 @@ class Feed:
                         stats.errors += 1
                     elif isinstance(exc, ProtocolError) and not isinstance(exc, FrameTooLargeError):
                         stats.gaps += 1
-                    was_valid = book.is_valid
                     self.protocol.connection_lost(f"{type(exc).__name__}: {exc}")
-                    if was_valid:
+                    if self._told_valid:  # tell the hooks once that the book is out of sync
+                        self._told_valid = False
                         yield Update(book)
                     delay = self.backoff.next_delay()
                     logger.warning("luno %s: %s; reconnecting in %.2f s", self.pair, exc, delay)
@@ -170,6 +171,7 @@ class Feed:
                 continue
             book.received = time.time()
             stats.updates += 1
+            self._told_valid = True
             if event.__class__ is Snapshot:
                 self.backoff.reset()
                 logger.info(

@@ -1,0 +1,59 @@
+"""The command line as a user runs it: real processes, real ports."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import subprocess
+import sys
+
+import aiohttp
+
+
+def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "marketstreams.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_demo_exits_zero_with_counts() -> None:
+    result = run_cli("demo", "--duration", "4")
+    assert result.returncode == 0, result.stderr[-2000:]
+    last = result.stdout.strip().splitlines()[-1]
+    match = re.fullmatch(r"demo: ((?:\w+=\d+ ?)+)", last)
+    assert match, last
+    counts = dict(part.split("=") for part in match.group(1).split())
+    assert int(counts["luno"]) > 0
+
+
+async def test_mock_luno_runs_alone_and_serves() -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "marketstreams.cli",
+        "mock",
+        "luno",
+        "--port",
+        "0",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None
+        line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
+        url = re.search(r"ws://127\.0\.0\.1:\d+", line)
+        assert url, line
+        async with (
+            aiohttp.ClientSession() as session,
+            session.ws_connect(f"{url.group(0)}/api/1/stream/XBTZAR") as ws,
+        ):
+            await ws.send_str("{}")
+            snapshot = await ws.receive_json(timeout=30)
+            assert "bids" in snapshot and "asks" in snapshot and "sequence" in snapshot
+    finally:
+        proc.terminate()
+        await proc.wait()
