@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import logging
 import sys
 
 __all__ = ["main"]
+
+MOCK_VENUES = ("betfair", "bitmex", "luno")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -22,7 +25,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--duration", type=float, default=None, help="exit 0 after S seconds")
 
     mock = sub.add_parser("mock", help="run a mock venue server until interrupted")
-    mock.add_argument("venue", choices=["luno"], help="which venue to serve")
+    mock.add_argument("venue", choices=MOCK_VENUES, help="which venue to serve")
     mock.add_argument("args", nargs=argparse.REMAINDER, help="the mock server's own options")
     return parser
 
@@ -37,10 +40,8 @@ def main(argv: list[str] | None = None) -> int:
 
             return asyncio.run(run_demo(args.duration))
         if args.command == "mock":
-            if args.venue == "luno":
-                from mock_servers.luno import main as luno_main
-
-                return int(luno_main(args.args))
+            module = importlib.import_module(f"mock_servers.{args.venue}")
+            return int(module.main(args.args))
     except KeyboardInterrupt:
         return 130
     return 2
