@@ -177,3 +177,18 @@ def test_hook_arguments_are_checked() -> None:
     with pytest.raises(ValueError):
         Hook(a, thread=True)
     assert Hook(a).is_async and not Hook(lambda b, t: None).is_async
+
+
+async def test_thread_hook_gets_copies_off_the_loop() -> None:
+    import threading
+
+    seen: list[tuple[bool, int | None]] = []
+
+    def blocking(book: Any, trades: list[Trade]) -> None:
+        seen.append((threading.current_thread() is threading.main_thread(), book.sequence))
+
+    feed = ListFeed("A", 30)
+    hook = Hook(blocking, thread=True)
+    await Updater(feed, hooks=[hook]).run()
+    assert seen and all(not on_main for on_main, _ in seen)
+    assert seen[-1][1] == 29 and hook.stats.calls + hook.stats.conflated == 30
