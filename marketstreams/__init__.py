@@ -22,6 +22,7 @@ from .exceptions import (
 from .feed import Feed, FeedStats
 from .hooks import Hook, HookStats
 from .models import Book, Trade, Update
+from .replay import FileResult, ReplayFilter, ReplayResult, merge_results, replay
 from .secret import Secret
 from .transport.backoff import Backoff
 from .updater import Updater
@@ -36,6 +37,7 @@ __all__ = [
     "ConnectionLostError",
     "Feed",
     "FeedStats",
+    "FileResult",
     "FrameTooLargeError",
     "Hook",
     "HookStats",
@@ -44,6 +46,8 @@ __all__ = [
     "OrderBook",
     "ProtocolError",
     "ReplayError",
+    "ReplayFilter",
+    "ReplayResult",
     "Secret",
     "SequenceGapError",
     "SubscriptionError",
@@ -52,4 +56,6 @@ __all__ = [
     "Updater",
     "VenueError",
     "__version__",
+    "merge_results",
+    "replay",
 ]

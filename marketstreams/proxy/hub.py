@@ -1,0 +1,693 @@
+"""The proxy's state, without sockets: books in, per-client conflating queues out.
+
+:class:`Hub` is an :class:`~marketstreams.Updater` hook (``hub.on_update(book, trades)``). Per
+book it keeps the latest state, serialised at most once per change and only when a client asks
+for it. Per client (:class:`Client`) it keeps a bounded, conflating queue:
+
+* at most one pending delivery per subscribed book, always the book's *latest* state; updates
+  that arrive while one is pending are merged into it (counted as ``conflated``);
+* the trades of merged updates, in order, capped at ``max_trades`` per book (oldest dropped,
+  counted as ``dropped_trades`` and reported in the next ``trades`` message);
+* replies and errors to its requests, capped at ``max_replies`` (a client that floods requests
+  and reads nothing is cut), plus the latest ``books`` list and ``venue`` states.
+
+A client's memory is therefore bounded by its subscriptions, whatever it does. Offering an update
+never blocks and never waits for any client: the server's writer task per client takes everything
+pending as one frame whenever its socket accepts more. A client whose oldest undelivered update
+is older than ``max_pending_seconds``, or whose connection holds more than ``max_buffer_bytes``
+unsent, is disconnected (reason ``slow``) by :meth:`Hub.tick`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Final
+
+from ..feed import Feed
+from ..models import Trade
+from .metrics import ClientCounters, Histogram, VenueCounters
+from .protocol import (
+    PROTOCOL_VERSION,
+    Request,
+    RequestError,
+    book_id,
+    book_kind,
+    encode,
+    encode_trade,
+    error_message,
+    market_label,
+    parse_request,
+    serialise_book,
+)
+
+__all__ = ["BookState", "Client", "ClientLimits", "Hub"]
+
+logger = logging.getLogger("marketstreams.proxy")
+
+RECENT_TRADES: Final = 50  # trades a new subscriber gets with its snapshot
+
+
+@dataclass(frozen=True, slots=True)
+class ClientLimits:
+    """What one client may cost before it is cut off (see the module docstring)."""
+
+    max_pending_seconds: float = 10.0
+    """Disconnect a client whose oldest undelivered update has waited this long."""
+    max_buffer_bytes: int = 8 * 1024 * 1024
+    """Disconnect a client whose connection holds this many bytes unsent."""
+    max_trades: int = 1_000
+    """Trades kept per book for a busy client; older ones are dropped and counted."""
+    max_subscriptions: int = 1_000
+    """Books one client may subscribe to."""
+    max_replies: int = 256
+    """Replies queued for a client that sends requests but reads nothing."""
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {
+            "max_pending_seconds": self.max_pending_seconds,
+            "max_buffer_bytes": self.max_buffer_bytes,
+            "max_trades": self.max_trades,
+            "max_subscriptions": self.max_subscriptions,
+            "max_replies": self.max_replies,
+        }
+
+
+class BookState:
+    """One book as the proxy keeps it: the live book, its serialised state, its subscribers."""
+
+    __slots__ = (
+        "_body",
+        "_body_version",
+        "book",
+        "depth",
+        "id",
+        "id_json",
+        "kind",
+        "market",
+        "received",
+        "recent",
+        "stale",
+        "subscribers",
+        "valid",
+        "venue",
+        "venue_counters",
+        "version",
+    )
+
+    def __init__(self, book: Any, depth: int, venue_counters: VenueCounters) -> None:
+        self.book = book
+        self.venue: str = book.venue
+        self.market: str = book.market
+        self.id = book_id(self.venue, self.market)
+        self.id_json = encode(self.id)
+        self.kind = book_kind(book)
+        self.depth = depth
+        self.version = 0
+        self.received: float | None = None  # wall-clock time of the last update here
+        self.valid = bool(book.is_valid)
+        self.stale = bool(getattr(book, "stale", False))
+        self.subscribers: set[Client] = set()
+        self.recent: deque[bytes] = deque(maxlen=RECENT_TRADES)
+        self.venue_counters = venue_counters
+        self._body = b""
+        self._body_version = -1
+
+    def body(self) -> bytes:
+        """The serialised state after ``{"type":..,"conflated":..,`` (cached per change)."""
+        if self._body_version != self.version:
+            body = serialise_book(self.book, self.depth, self.kind)
+            if body.get("recv") is None:  # books that do not stamp receipt: ours is close
+                body["recv"] = self.received
+            self._body = encode(body)[1:]
+            self._body_version = self.version
+        return self._body
+
+    def summary(self) -> dict[str, Any]:
+        """This book's entry in a ``books`` message."""
+        name = market_label(getattr(self.book, "market_definition", None))
+        return {
+            "book": self.id,
+            "venue": self.venue,
+            "market": self.market,
+            "kind": self.kind,
+            "name": name,
+            "valid": self.valid,
+            "stale": self.stale,
+            "subscribers": len(self.subscribers),
+        }
+
+
+class Client:
+    """One websocket client's subscriptions and bounded, conflating queue (no I/O here).
+
+    The server calls :meth:`take` to get everything pending as one frame. ``abort`` drops the
+    connection; ``buffered`` says how many bytes its connection holds unsent.
+    """
+
+    __slots__ = (
+        "_hub",
+        "abort",
+        "buffered",
+        "close_reason",
+        "closed",
+        "control",
+        "dropped",
+        "id",
+        "inflight_since",
+        "keyed",
+        "peer",
+        "pending",
+        "pending_since",
+        "snapshots",
+        "stats",
+        "subscriptions",
+        "trades",
+        "wakeup",
+    )
+
+    def __init__(
+        self,
+        hub: Hub,
+        client_id: int,
+        peer: str | None,
+        abort: Callable[[], None],
+        buffered: Callable[[], int],
+    ) -> None:
+        self._hub = hub
+        self.id = client_id
+        self.peer = peer
+        self.abort = abort
+        self.buffered = buffered
+        self.subscriptions: set[str] = set()
+        self.pending: dict[str, int] = {}  # book id -> updates merged into its pending delivery
+        self.snapshots: set[str] = set()  # pending deliveries to send as "snapshot"
+        self.trades: dict[str, list[bytes]] = {}
+        self.dropped: dict[str, int] = {}  # trades dropped per book since the last delivery
+        self.control: list[bytes] = []  # replies and errors, in order
+        self.keyed: dict[str, bytes] = {}  # latest-only pushes: "books", "venue:<name>"
+        self.pending_since: float | None = None  # monotonic time the oldest pending item came
+        self.inflight_since: float | None = None  # same, for the frame being written
+        self.wakeup = asyncio.Event()
+        self.stats = ClientCounters()
+        self.closed = False
+        self.close_reason: str | None = None
+
+    def __repr__(self) -> str:
+        return f"<Client {self.id} {self.peer} books={len(self.subscriptions)}>"
+
+    # -- filling (the hub) ---------------------------------------------------------------------
+
+    def offer(self, book: str, trades: list[bytes] | None, now: float) -> None:
+        """A new state of ``book`` (and the trades that led to it). Never blocks."""
+        pending = self.pending
+        merged = pending.get(book)
+        if merged is None:
+            pending[book] = 0
+            if self.pending_since is None:
+                self.pending_since = now
+        else:
+            pending[book] = merged + 1
+            self.stats.conflated += 1
+        if trades:
+            kept = self.trades.get(book)
+            if kept is None:
+                self.trades[book] = list(trades)
+            else:
+                kept.extend(trades)
+                excess = len(kept) - self._hub.limits.max_trades
+                if excess > 0:
+                    del kept[:excess]
+                    self.dropped[book] = self.dropped.get(book, 0) + excess
+                    self.stats.dropped_trades += excess
+        self.wakeup.set()
+
+    def reply(self, message: dict[str, Any], now: float) -> None:
+        """Queue a reply or an error; cuts the client when too many are unread."""
+        self.reply_bytes(encode(message), now)
+
+    def reply_bytes(self, message: bytes, now: float) -> None:
+        """:meth:`reply` with an encoded message."""
+        if len(self.control) >= self._hub.limits.max_replies:
+            self.cut("slow", f"more than {self._hub.limits.max_replies} unread replies")
+            return
+        self.control.append(message)
+        if self.pending_since is None:
+            self.pending_since = now
+        self.wakeup.set()
+
+    def push(self, key: str, message: bytes, now: float) -> None:
+        """Queue a latest-only message (a newer one with the same key replaces it)."""
+        self.keyed[key] = message
+        if self.pending_since is None:
+            self.pending_since = now
+        self.wakeup.set()
+
+    def request_snapshot(self, state: BookState, now: float) -> None:
+        self.snapshots.add(state.id)
+        if state.recent:
+            self.trades[state.id] = list(state.recent)
+        self.offer(state.id, None, now)
+
+    def forget(self, book: str) -> None:
+        self.subscriptions.discard(book)
+        self.pending.pop(book, None)
+        self.snapshots.discard(book)
+        self.trades.pop(book, None)
+        self.dropped.pop(book, None)
+
+    # -- draining (the server's writer) -------------------------------------------------------
+
+    @property
+    def has_pending(self) -> bool:
+        return bool(self.pending or self.control or self.keyed)
+
+    def take(self, now: float) -> bytes | None:
+        """Everything pending as one frame (a JSON array), or None when nothing is."""
+        if not (self.pending or self.control or self.keyed):
+            return None
+        parts: list[bytes] = []
+        if self.control:
+            parts.extend(self.control)
+            self.control.clear()
+        if self.keyed:
+            parts.extend(self.keyed.values())
+            self.keyed.clear()
+        stats = self.stats
+        if self.pending:
+            books = self._hub.books
+            snapshots = self.snapshots
+            for name, merged in self.pending.items():
+                state = books.get(name)
+                if state is None:
+                    continue
+                trades = self.trades.pop(name, None)
+                if trades:
+                    dropped = self.dropped.pop(name, 0)
+                    parts.append(
+                        b'{"type":"trades","book":'
+                        + state.id_json
+                        + b',"dropped":'
+                        + str(dropped).encode()
+                        + b',"trades":['
+                        + b",".join(trades)
+                        + b"]}"
+                    )
+                    stats.trades += len(trades)
+                kind = b"snapshot" if name in snapshots else b"update"
+                parts.append(
+                    b'{"type":"'
+                    + kind
+                    + b'","conflated":'
+                    + str(merged).encode()
+                    + b","
+                    + state.body()
+                )
+                stats.deliveries += 1
+            self.pending.clear()
+            snapshots.clear()
+        frame = b"[" + b",".join(parts) + b"]"
+        stats.frames += 1
+        stats.messages += len(parts)
+        stats.bytes += len(frame)
+        if self.pending_since is not None:
+            self._hub.queue_delay.observe(now - self.pending_since)
+        self.inflight_since = self.pending_since
+        self.pending_since = None
+        return frame
+
+    def sent(self) -> None:
+        """The frame from the last :meth:`take` is written (or buffered by the transport)."""
+        self.inflight_since = None
+
+    def waiting_since(self) -> float | None:
+        """Monotonic time of the oldest item not yet written to the connection."""
+        if self.inflight_since is not None:
+            return self.inflight_since
+        return self.pending_since
+
+    def cut(self, reason: str, detail: str) -> None:
+        """Disconnect now (the connection is aborted: a slow client could not read a close)."""
+        if self.closed:
+            return
+        self.closed = True
+        self.close_reason = reason
+        logger.warning("proxy: disconnecting client %d (%s): %s", self.id, self.peer, detail)
+        self.wakeup.set()
+        try:
+            self.abort()
+        except Exception:  # the connection may already be gone
+            logger.debug("proxy: aborting client %d failed", self.id, exc_info=True)
+
+
+def _with_id(message: dict[str, Any], request_id: str | int | None) -> dict[str, Any]:
+    if request_id is not None:
+        message["id"] = request_id
+    return message
+
+
+class _Venue:
+    __slots__ = ("announced", "books", "counters", "feeds", "name")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.feeds: list[Feed] = []
+        self.counters = VenueCounters()
+        self.books = 0
+        self.announced: tuple[int, int, int] | None = None
+
+    def state(self) -> dict[str, Any]:
+        feeds = len(self.feeds)
+        connected = sum(1 for f in self.feeds if f.stats.connected)
+        if not feeds:
+            state = "connected" if self.books else "unknown"
+        elif connected == feeds:
+            state = "connected"
+        elif connected:
+            state = "partial"
+        else:
+            state = "disconnected"
+        return {
+            "venue": self.name,
+            "state": state,
+            "feeds": feeds,
+            "connected": connected,
+            "reconnects": sum(f.stats.reconnects for f in self.feeds),
+            "books": self.books,
+            "updates": self.counters.updates,
+            "updates_per_second": round(self.counters.rate.per_second, 2),
+        }
+
+
+class Hub:
+    """Books in (as an Updater hook), per-client conflating queues out. See the module docstring.
+
+    ``depth`` is the number of levels a side (or back/lay prices a runner) in book messages.
+    """
+
+    def __init__(
+        self, depth: int = 20, limits: ClientLimits | None = None, feeds: Iterable[Feed] = ()
+    ) -> None:
+        if depth < 1:
+            raise ValueError("depth must be at least 1")
+        self.depth = depth
+        self.limits = limits or ClientLimits()
+        self.books: dict[str, BookState] = {}
+        self._by_key: dict[tuple[str, str], BookState] = {}
+        self.clients: dict[int, Client] = {}
+        self.venues: dict[str, _Venue] = {}
+        self.queue_delay = Histogram()
+        self.accepted = 0
+        self.refused: Counter[str] = Counter()
+        self.disconnected: Counter[str] = Counter()
+        self._closed_totals = ClientCounters()
+        self._next_id = 1
+        self._books_message: bytes | None = None
+        self._started = time.monotonic()
+        self.add_feeds(feeds)
+
+    def add_feeds(self, feeds: Iterable[Feed]) -> None:
+        """Report these feeds' connection state as their venues'."""
+        for feed in feeds:
+            self._venue(feed.venue).feeds.append(feed)
+
+    def _venue(self, name: str) -> _Venue:
+        venue = self.venues.get(name)
+        if venue is None:
+            venue = self.venues[name] = _Venue(name)
+        return venue
+
+    # -- books in ------------------------------------------------------------------------------
+
+    def on_update(self, book: Any, trades: list[Trade]) -> None:
+        """The Updater hook: record the new state and offer it to every subscriber."""
+        key = (book.venue, book.market)
+        state = self._by_key.get(key)
+        if state is None:
+            state = self._new_book(book)
+        state.book = book
+        state.version += 1
+        counters = state.venue_counters
+        counters.updates += 1
+        received = getattr(book, "received", None) or time.time()
+        state.received = received
+        ts = book.timestamp if state.kind == "orderbook" else getattr(book, "publish_time", None)
+        if ts:
+            counters.lag.observe(max(0.0, received - ts / 1000.0))
+        now = time.monotonic()
+        valid = bool(book.is_valid)
+        stale = bool(getattr(book, "stale", False))
+        resnapshot = valid and not state.valid
+        if valid != state.valid or stale != state.stale:
+            state.valid = valid
+            state.stale = stale
+            self._books_changed(now)
+        encoded = None
+        if trades:
+            encoded = [encode_trade(t) for t in trades]
+            state.recent.extend(encoded)
+        name = state.id
+        for client in state.subscribers:
+            if resnapshot:
+                client.snapshots.add(name)
+            client.offer(name, encoded, now)
+
+    def _new_book(self, book: Any) -> BookState:
+        venue = self._venue(book.venue)
+        state = BookState(book, self.depth, venue.counters)
+        self.books[state.id] = state
+        self._by_key[(state.venue, state.market)] = state
+        venue.books += 1
+        logger.info("proxy: new book %s (%s)", state.id, state.kind)
+        self._books_changed(time.monotonic())
+        return state
+
+    def _books_changed(self, now: float) -> None:
+        self._books_message = None
+        if self.clients:
+            message = self.books_message()
+            for client in self.clients.values():
+                client.push("books", message, now)
+
+    def books_message(self, request_id: str | int | None = None) -> bytes:
+        """The ``books`` message: every book and every venue's state (``id`` when given)."""
+        if request_id is None and self._books_message is not None:
+            return self._books_message
+        message: dict[str, Any] = {
+            "type": "books",
+            "books": [s.summary() for s in sorted(self.books.values(), key=lambda s: s.id)],
+            "venues": [v.state() for _, v in sorted(self.venues.items())],
+        }
+        if request_id is not None:
+            message["id"] = request_id
+            return encode(message)
+        self._books_message = encode(message)
+        return self._books_message
+
+    # -- clients -------------------------------------------------------------------------------
+
+    def connect(
+        self,
+        peer: str | None = None,
+        abort: Callable[[], None] = lambda: None,
+        buffered: Callable[[], int] = lambda: 0,
+    ) -> Client:
+        """Register a client; its queue starts with ``hello``, ``books`` and ``venue`` messages."""
+        client = Client(self, self._next_id, peer, abort, buffered)
+        self._next_id += 1
+        self.clients[client.id] = client
+        self.accepted += 1
+        now = time.monotonic()
+        client.reply(
+            {
+                "type": "hello",
+                "protocol": PROTOCOL_VERSION,
+                "server": "marketstreams",
+                "client": client.id,
+                "depth": self.depth,
+                "limits": self.limits.as_dict(),
+            },
+            now,
+        )
+        client.push("books", self.books_message(), now)
+        for venue in self.venues.values():
+            client.push(f"venue:{venue.name}", encode({"type": "venue", **venue.state()}), now)
+        return client
+
+    def disconnect(self, client: Client) -> None:
+        """Forget a client (its connection is gone)."""
+        if self.clients.pop(client.id, None) is None:
+            return
+        client.closed = True
+        for name in client.subscriptions:
+            state = self.books.get(name)
+            if state is not None:
+                state.subscribers.discard(client)
+        self._closed_totals.add(client.stats)
+        self.disconnected[client.close_reason or "closed"] += 1
+
+    def receive(self, client: Client, data: str | bytes) -> None:
+        """Handle one client frame; a bad one gets an ``error`` message, never an exception."""
+        now = time.monotonic()
+        try:
+            request = parse_request(data, self.limits.max_subscriptions)
+        except RequestError as exc:
+            client.stats.bad_requests += 1
+            client.reply(
+                error_message(exc.code, exc.message, op=exc.op, request_id=exc.request_id), now
+            )
+            return
+        if request.op == "subscribe":
+            self._subscribe(client, request, now)
+        elif request.op == "unsubscribe":
+            self._unsubscribe(client, request, now)
+        elif request.op == "list":
+            client.keyed.pop("books", None)  # the reply is at least as new as a pending push
+            client.reply_bytes(self.books_message(request.id), now)
+        else:  # ping
+            client.reply(_with_id({"type": "pong", "time": time.time()}, request.id), now)
+
+    def _subscribe(self, client: Client, request: Request, now: float) -> None:
+        known = [name for name in request.books if name in self.books]
+        unknown = [name for name in request.books if name not in self.books]
+        new = [name for name in known if name not in client.subscriptions]
+        if len(client.subscriptions) + len(new) > self.limits.max_subscriptions:
+            client.stats.bad_requests += 1
+            client.reply(
+                error_message(
+                    "too_many_subscriptions",
+                    f"at most {self.limits.max_subscriptions} books per client",
+                    op="subscribe",
+                    request_id=request.id,
+                ),
+                now,
+            )
+            return
+        client.reply(
+            _with_id(
+                {
+                    "type": "subscribed",
+                    "books": known,
+                    "total": len(client.subscriptions) + len(new),
+                },
+                request.id,
+            ),
+            now,
+        )
+        if unknown:
+            client.stats.bad_requests += 1
+            client.reply(
+                error_message(
+                    "unknown_book",
+                    f"no such book: {', '.join(unknown[:10])}",
+                    op="subscribe",
+                    request_id=request.id,
+                    books=unknown,
+                ),
+                now,
+            )
+        for name in known:
+            state = self.books[name]
+            client.subscriptions.add(name)
+            state.subscribers.add(client)
+            client.request_snapshot(state, now)
+
+    def _unsubscribe(self, client: Client, request: Request, now: float) -> None:
+        gone = []
+        for name in request.books:
+            if name in client.subscriptions:
+                gone.append(name)
+                client.forget(name)
+                state = self.books.get(name)
+                if state is not None:
+                    state.subscribers.discard(client)
+        client.reply(
+            _with_id(
+                {"type": "unsubscribed", "books": gone, "total": len(client.subscriptions)},
+                request.id,
+            ),
+            now,
+        )
+
+    # -- housekeeping --------------------------------------------------------------------------
+
+    def tick(self, now: float | None = None) -> None:
+        """Sample rates, announce venue state changes, cut slow clients. Call every ~0.5 s."""
+        now = time.monotonic() if now is None else now
+        for venue in self.venues.values():
+            venue.counters.rate.sample(now, venue.counters.updates)
+            state = venue.state()
+            key = (state["connected"], state["reconnects"], state["feeds"])
+            if key != venue.announced:
+                venue.announced = key
+                message = encode({"type": "venue", **state})
+                for client in self.clients.values():
+                    client.push(f"venue:{venue.name}", message, now)
+        limits = self.limits
+        for client in list(self.clients.values()):
+            since = client.waiting_since()
+            if since is not None and now - since > limits.max_pending_seconds:
+                client.cut(
+                    "slow",
+                    f"undelivered data waited {now - since:.1f} s "
+                    f"(limit {limits.max_pending_seconds} s)",
+                )
+                continue
+            buffered = client.buffered()
+            if buffered > limits.max_buffer_bytes:
+                client.cut(
+                    "slow", f"{buffered} bytes unsent (limit {limits.max_buffer_bytes} bytes)"
+                )
+
+    def totals(self) -> ClientCounters:
+        """Counters of every client, past and present."""
+        out = ClientCounters()
+        out.add(self._closed_totals)
+        for client in self.clients.values():
+            out.add(client.stats)
+        return out
+
+    def metrics(self) -> dict[str, Any]:
+        """Everything ``/metrics`` and ``/metrics.json`` report."""
+        venues = {}
+        for name, venue in sorted(self.venues.items()):
+            venues[name] = {**venue.state(), "lag": venue.counters.lag.as_dict()}
+        return {
+            "uptime": round(time.monotonic() - self._started, 3),
+            "depth": self.depth,
+            "books": len(self.books),
+            "venues": venues,
+            "clients": {
+                "connected": len(self.clients),
+                "accepted": self.accepted,
+                "refused": dict(self.refused),
+                "disconnected": dict(self.disconnected),
+                "totals": self.totals().as_dict(),
+                "queue_delay": self.queue_delay.as_dict(),
+                "limits": self.limits.as_dict(),
+            },
+        }
+
+    def health(self) -> dict[str, Any]:
+        """``ok`` when every configured feed is connected and every book valid, else
+        ``degraded`` (with the reasons)."""
+        problems = []
+        for name, venue in sorted(self.venues.items()):
+            state = venue.state()
+            if state["feeds"] and state["connected"] < state["feeds"]:
+                problems.append(f"{name}: {state['connected']}/{state['feeds']} feeds connected")
+        invalid = sorted(s.id for s in self.books.values() if not s.valid)
+        if invalid:
+            problems.append(f"invalid books: {', '.join(invalid[:20])}")
+        return {
+            "status": "degraded" if problems else "ok",
+            "problems": problems,
+            "books": len(self.books),
+            "clients": len(self.clients),
+            "venues": {name: v.state()["state"] for name, v in sorted(self.venues.items())},
+            "uptime": round(time.monotonic() - self._started, 3),
+        }

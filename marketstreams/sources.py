@@ -1,0 +1,183 @@
+"""Replay sources: plain, .gz, .bz2 and .zst files, folders walked recursively, and the members of
+.tar archives read in place (never extracted).
+
+Lines are produced by streaming decompression, so a truncated archive is reported with the
+number of the line where it broke off, and memory stays flat whatever the file size.
+"""
+
+from __future__ import annotations
+
+import bz2
+import os
+import tarfile
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import IO, Any, Protocol
+
+from .exceptions import ConfigurationError, ReplayError
+
+__all__ = ["Source", "discover", "iter_lines"]
+
+CHUNK = 1 << 20
+_TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
+_SKIP_NAMES = {".DS_Store"}
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """One replayable stream of lines: a file, or a ``member`` of the .tar at ``path``."""
+
+    path: str
+    member: str | None = None
+    size: int = 0  # compressed bytes, for progress and for spreading work over workers
+
+    @property
+    def name(self) -> str:
+        """``path`` or ``path::member``, as errors and results name it."""
+        return self.path if self.member is None else f"{self.path}::{self.member}"
+
+    @property
+    def basename(self) -> str:
+        return os.path.basename(self.member if self.member is not None else self.path)
+
+
+def _is_tar(path: str) -> bool:
+    return path.endswith(_TAR_SUFFIXES)
+
+
+def discover(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> list[Source]:
+    """Expand files, folders (recursively, sorted) and .tar archives (their file members) into
+    sources, in a stable order."""
+    if isinstance(paths, str | os.PathLike):
+        paths = [paths]
+    out: list[Source] = []
+    for raw in paths:
+        path = os.fspath(raw)
+        if os.path.isdir(path):
+            for root, dirs, files in os.walk(path):
+                dirs.sort()
+                for name in sorted(files):
+                    if name in _SKIP_NAMES or name.startswith("."):
+                        continue
+                    out.extend(_expand(os.path.join(root, name)))
+        elif os.path.exists(path):
+            out.extend(_expand(path))
+        else:
+            raise ConfigurationError(f"no such replay source: {path}")
+    return out
+
+
+def _expand(path: str) -> list[Source]:
+    if not _is_tar(path):
+        return [Source(path, None, os.path.getsize(path))]
+    try:
+        with tarfile.open(path) as tar:
+            return [
+                Source(path, m.name, m.size)
+                for m in sorted(tar.getmembers(), key=lambda m: m.name)
+                if m.isfile() and not os.path.basename(m.name).startswith(".")
+            ]
+    except (tarfile.TarError, OSError) as exc:
+        raise ReplayError(path, None, f"cannot read the archive ({exc})") from exc
+
+
+class _Decompressor(Protocol):
+    def decompress(self, data: bytes) -> bytes: ...
+
+
+def _decompressor(name: str) -> tuple[Any, bool] | None:
+    """(factory of a fresh decompressor, supports multi-stream) for a file name, None if plain."""
+    if name.endswith(".bz2"):
+        return (bz2.BZ2Decompressor, True)
+    if name.endswith(".gz"):
+        return (lambda: zlib.decompressobj(wbits=47), True)
+    if name.endswith(".zst"):
+        try:
+            import zstandard
+        except ImportError:
+            raise ConfigurationError(
+                f"{name}: .zst needs the 'zstandard' package (pip install zstandard)"
+            ) from None
+        return (lambda: zstandard.ZstdDecompressor().decompressobj(), False)
+    return None
+
+
+def _chunks(fileobj: IO[bytes], name: str, source: Source) -> Iterator[bytes]:
+    """Decompressed chunks of one file object."""
+    kind = _decompressor(name)
+    if kind is None:
+        while chunk := fileobj.read(CHUNK):
+            yield chunk
+        return
+    factory, multi = kind
+    dec = factory()
+    ended = False
+    while raw := fileobj.read(CHUNK):
+        while raw:
+            if ended:  # a further stream follows (concatenated .gz / .bz2)
+                dec, ended = factory(), False
+            try:
+                out = dec.decompress(raw)
+            except (OSError, EOFError, ValueError, zlib.error) as exc:
+                raise _Broken(f"corrupt compressed data ({exc})") from exc
+            except Exception as exc:  # zstandard.ZstdError and friends
+                raise _Broken(f"corrupt compressed data ({exc})") from exc
+            if out:
+                yield out
+            raw = b""
+            if getattr(dec, "eof", False):
+                ended = True
+                raw = getattr(dec, "unused_data", b"") if multi else b""
+    if not ended and getattr(dec, "eof", True) is False:
+        raise _Broken("the compressed file ends early (truncated)")
+
+
+class _Broken(Exception):
+    """Internal: the byte stream broke; iter_lines adds the path and the line number."""
+
+
+def _open(source: Source) -> tuple[IO[bytes], Any]:
+    if source.member is None:
+        return open(source.path, "rb"), None
+    tar = tarfile.open(source.path)
+    member = tar.extractfile(source.member)
+    if member is None:
+        tar.close()
+        raise ReplayError(source.name, None, "not a regular file in the archive")
+    return member, tar
+
+
+def iter_lines(source: Source) -> Iterator[tuple[int, bytes]]:
+    """``(line number, line)`` for every non-empty line of a source (1-based numbers).
+
+    Raises :class:`~marketstreams.exceptions.ReplayError` naming the source and the line where
+    reading broke off (a truncated or corrupt archive, an unreadable file).
+    """
+    lineno = 0
+    try:
+        fileobj, tar = _open(source)
+    except OSError as exc:
+        raise ReplayError(source.name, None, f"cannot open ({exc})") from exc
+    try:
+        rest = b""
+        for chunk in _chunks(fileobj, source.basename, source):
+            if rest:
+                chunk = rest + chunk
+            lines = chunk.split(b"\n")
+            rest = lines.pop()
+            for line in lines:
+                lineno += 1
+                if line and not line.isspace():
+                    yield lineno, line
+        if rest and not rest.isspace():
+            lineno += 1
+            yield lineno, rest
+    except _Broken as exc:
+        raise ReplayError(source.name, lineno + 1, str(exc)) from None
+    except OSError as exc:
+        raise ReplayError(source.name, lineno + 1, f"read failed ({exc})") from exc
+    finally:
+        fileobj.close()
+        if tar is not None:
+            tar.close()

@@ -1,0 +1,527 @@
+"""Market and order caches for the Betfair Exchange Stream API, for live streams and files alike.
+
+::
+
+    cache = MarketCache()
+    for line in open("1.127236622", "rb"):
+        for book in cache(line):          # bytes, str or an already decoded dict
+            print(book.market_id, book.runners[0].best_back(3))
+
+A cache applies ``mcm`` (``ocm`` for :class:`OrderCache`) messages and returns the books the
+message changed; other ops (``connection``, ``status``, ``rcm``, ``ccm``) change nothing and return
+``[]``. The rules, from Betfair's documentation and from real recordings:
+
+* a market is created on ``img: true`` *or* on first sight (some files start with deltas);
+  ``img: true`` (or a ``SUB_IMAGE`` message) replaces the market's data, also mid-file;
+* several entries for the same runner in one ``rc`` list are merged, never replaced;
+* price ladders replace the size at a price, size 0 removes it; level ladders do the same by level;
+* totals come from the accumulated traded ladder when the stream carries ``trd`` (PRO files' runner
+  ``tv`` covers one message only), otherwise from ``tv``;
+* unknown fields are ignored, ``clk: null`` and ``spn: "NaN"`` are fine;
+* ``status: 503`` marks every market ``stale`` until a message without it arrives.
+
+Closed markets are evicted ``evict_closed_after`` seconds (stream publish time) after the
+definition first said CLOSED, so a day-long stream keeps flat memory; execution-complete orders are
+dropped ``keep_complete_orders`` seconds after they completed.
+
+A message the cache cannot apply raises :class:`~marketstreams.exceptions.MalformedFrameError`
+with a truncated excerpt; the markets it touched may then hold part of it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+
+from ...exceptions import MalformedFrameError
+from .models import MarketBook, Order, OrderMarket, OrderRunner
+
+__all__ = ["MarketCache", "OrderCache"]
+
+logger = logging.getLogger("marketstreams.betfair.cache")
+
+_SWEEP_EVERY_MS = 10_000
+
+
+def _decode(message: bytes | bytearray | memoryview | str | dict[str, Any]) -> dict[str, Any]:
+    if message.__class__ is dict:
+        return message
+    try:
+        decoded = orjson.loads(message)  # type: ignore[arg-type]
+    except orjson.JSONDecodeError as exc:
+        raise MalformedFrameError(f"not JSON ({exc})", message) from None
+    if not isinstance(decoded, dict):
+        raise MalformedFrameError("not a JSON object", message)
+    return decoded
+
+
+class MarketCache:
+    """Applies market change messages (``mcm``) and keeps one :class:`MarketBook` per market.
+
+    ``cache(message)`` returns the books the message changed, each once, in message order. The
+    books are live: later messages update the same objects (see :meth:`MarketBook.snapshot`).
+    ``changes`` counts applied market changes (``mc`` entries), ``messages`` applied ``mcm``.
+    """
+
+    __slots__ = (
+        "_closed",
+        "_last_sweep",
+        "changes",
+        "evict_closed_after",
+        "markets",
+        "messages",
+        "publish_time",
+        "repaired",
+        "stale",
+    )
+
+    def __init__(self, *, evict_closed_after: float = 600.0) -> None:
+        self.markets: dict[str, MarketBook] = {}
+        self.evict_closed_after = evict_closed_after
+        self.repaired = 0  # messages applied through the tolerant slow path
+        self.changes = 0
+        self.messages = 0
+        self.publish_time: int | None = None
+        self.stale = False
+        self._closed: dict[str, int] = {}
+        self._last_sweep = 0
+
+    def __len__(self) -> int:
+        return len(self.markets)
+
+    def __getitem__(self, market_id: str) -> MarketBook:
+        return self.markets[market_id]
+
+    def __contains__(self, market_id: object) -> bool:
+        return market_id in self.markets
+
+    def __call__(
+        self, message: bytes | bytearray | memoryview | str | dict[str, Any]
+    ) -> list[MarketBook]:
+        # The hot path: one function, no per-field method calls, nothing done for absent
+        # fields (a try block costs nothing in Python 3.11 until it catches).
+        if message.__class__ is dict:
+            m: dict[str, Any] = message
+        else:
+            try:
+                m = orjson.loads(message)  # type: ignore[arg-type]
+            except orjson.JSONDecodeError as exc:
+                raise MalformedFrameError(f"not JSON ({exc})", message) from None
+        try:
+            op = m.get("op")
+            if op is not None and op != "mcm":
+                return []
+            pt = m.get("pt")
+            if pt is not None:
+                self.publish_time = pt
+            out: list[MarketBook] = []
+            status = m.get("status")
+            if status is not None or self.stale:
+                out = self._set_stale(status is not None)
+            mcs = m.get("mc")
+            if not mcs:
+                if self._closed and pt is not None and pt - self._last_sweep >= _SWEEP_EVERY_MS:
+                    self._last_sweep = pt
+                    self.evict(pt)
+                return out
+            self.messages += 1
+            self.changes += len(mcs)
+            image = m.get("ct") == "SUB_IMAGE"
+            markets = self.markets
+            stale = self.stale
+            for mc in mcs:
+                mid = mc["id"]
+                book = markets.get(mid)
+                if book is None:
+                    book = markets[mid] = MarketBook(mid)
+                    book.stale = stale
+                elif image or mc.get("img"):
+                    book._reset(mc.get("marketDefinition"))
+                book.publish_time = pt
+                book.conflated = mc.get("con") is True
+                out.append(book)
+                for key, value in mc.items():
+                    if key == "rc":
+                        runners = book._runners
+                        for rc in value:
+                            sid = rc["id"]
+                            hc = rc.get("hc")
+                            r = runners.get(sid if not hc else (sid, hc))
+                            if r is None:
+                                r = book._add_runner(sid, hc or 0.0)
+                            for k, x in rc.items():
+                                if k == "id":
+                                    continue
+                                if k == "atb":
+                                    # zero sizes stay in the dict (filtered when read), so the
+                                    # key set only grows and a length check finds new prices
+                                    d = r._atb
+                                    n = len(d)
+                                    d.update(x)
+                                    if len(d) != n:
+                                        r._atb_keys = None
+                                    r._atb_list = None
+                                elif k == "atl":
+                                    d = r._atl
+                                    n = len(d)
+                                    d.update(x)
+                                    if len(d) != n:
+                                        r._atl_keys = None
+                                    r._atl_list = None
+                                elif k == "trd":
+                                    td = r._trd
+                                    if td is None:
+                                        td = r._trd = {}
+                                        book.traded_seen = True
+                                    if not x:
+                                        td.clear()
+                                    td.update(x)
+                                    r._trd_total = None
+                                    book._market_tv = None
+                                elif k == "ltp":
+                                    r.last_price_traded = x
+                                elif k == "tv":
+                                    r.tv = x
+                                elif k == "spn":
+                                    r.sp_near = x if x.__class__ is not str else float(x)
+                                elif k == "spf":
+                                    r.sp_far = x if x.__class__ is not str else float(x)
+                                elif k == "batb":
+                                    ld = r._batb
+                                    for e in x:
+                                        if e[2]:
+                                            ld[e[0]] = e
+                                        else:
+                                            ld.pop(e[0], None)
+                                elif k == "batl":
+                                    ld = r._batl
+                                    for e in x:
+                                        if e[2]:
+                                            ld[e[0]] = e
+                                        else:
+                                            ld.pop(e[0], None)
+                                elif k == "bdatb":
+                                    ld = r._bdatb
+                                    for e in x:
+                                        if e[2]:
+                                            ld[e[0]] = e
+                                        else:
+                                            ld.pop(e[0], None)
+                                elif k == "bdatl":
+                                    ld = r._bdatl
+                                    for e in x:
+                                        if e[2]:
+                                            ld[e[0]] = e
+                                        else:
+                                            ld.pop(e[0], None)
+                                elif k == "spb":
+                                    r._spb.update(x)
+                                elif k == "spl":
+                                    r._spl.update(x)
+                    elif key == "marketDefinition":
+                        book._apply_definition(value)
+                        if book.status == "CLOSED":
+                            if book.closed_at is None:
+                                book.closed_at = pt if pt is not None else 0
+                                self._closed[mid] = book.closed_at
+                        elif book.closed_at is not None:
+                            book.closed_at = None
+                            self._closed.pop(mid, None)
+                    elif key == "tv":
+                        book.tv = value
+            if len(out) > 1:
+                out = list(dict.fromkeys(out))
+            if self._closed and pt is not None and pt - self._last_sweep >= _SWEEP_EVERY_MS:
+                self._last_sweep = pt
+                self.evict(pt)
+            return out
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            return self._repair(m, message, exc)
+
+    def _repair(self, m: Any, message: object, exc: Exception) -> list[MarketBook]:
+        """Slow path for messages the fast path could not apply: ``null`` ladders, entries of
+        the wrong length (seen in hand-edited fixtures), runner changes that are not objects.
+        Applying a message twice gives the same state (every field replaces), so the repaired
+        message is applied again from the start."""
+        repaired = _repair_market_message(m)
+        if repaired is None:
+            raise MalformedFrameError(
+                f"cannot apply market change ({exc.__class__.__name__}: {exc})", message
+            ) from None
+        logger.debug("repaired a market change (%s: %s)", exc.__class__.__name__, exc)
+        self.repaired += 1
+        self.messages -= 1
+        self.changes -= len(repaired.get("mc") or ())
+        try:
+            return self(repaired)
+        except MalformedFrameError:
+            raise MalformedFrameError(
+                f"cannot apply market change ({exc.__class__.__name__}: {exc})", message
+            ) from None
+
+    def _set_stale(self, stale: bool) -> list[MarketBook]:
+        if stale == self.stale:
+            return []
+        self.stale = stale
+        for book in self.markets.values():
+            book.stale = stale
+        return list(self.markets.values())
+
+    def evict(self, now: int) -> list[str]:
+        """Remove markets CLOSED for longer than ``evict_closed_after`` seconds before ``now``
+        (epoch ms, stream time). Returns the evicted market ids. Called automatically."""
+        horizon = now - self.evict_closed_after * 1000
+        gone = [mid for mid, at in self._closed.items() if at <= horizon]
+        for mid in gone:
+            del self._closed[mid]
+            self.markets.pop(mid, None)
+        if gone:
+            logger.debug("evicted %d closed markets, %d left", len(gone), len(self.markets))
+        return gone
+
+    def invalidate(self, reason: str) -> list[MarketBook]:
+        """Mark every market out of sync (the feed calls this when a connection drops)."""
+        books = list(self.markets.values())
+        for book in books:
+            book.invalidate(reason)
+        return books
+
+    def mark_valid(self) -> list[MarketBook]:
+        """Mark every invalid market in sync again; returns those that changed."""
+        books = [b for b in self.markets.values() if not b.is_valid]
+        for book in books:
+            book.mark_valid()
+        return books
+
+    def clear(self) -> None:
+        """Forget every market."""
+        self.markets.clear()
+        self._closed.clear()
+
+    def __repr__(self) -> str:
+        return f"<MarketCache markets={len(self.markets)} changes={self.changes}>"
+
+
+class OrderCache:
+    """Applies order change messages (``ocm``) and keeps one :class:`OrderMarket` per market.
+
+    ``fullImage`` on a market replaces the market, on a runner replaces the runner; ``uo`` orders
+    are upserted by bet id (fields present replace those held); ``mb``/``ml`` and the per-strategy
+    ``smc`` ladders replace the size at a price. Orders matched before the subscription never
+    appear in the stream. Execution-complete orders are kept ``keep_complete_orders`` seconds of
+    stream time after their last change, closed markets ``evict_closed_after`` seconds.
+    """
+
+    __slots__ = (
+        "_last_sweep",
+        "changes",
+        "evict_closed_after",
+        "keep_complete_orders",
+        "markets",
+        "messages",
+        "publish_time",
+        "stale",
+    )
+
+    def __init__(
+        self, *, keep_complete_orders: float = 3600.0, evict_closed_after: float = 600.0
+    ) -> None:
+        self.markets: dict[str, OrderMarket] = {}
+        self.keep_complete_orders = keep_complete_orders
+        self.evict_closed_after = evict_closed_after
+        self.changes = 0
+        self.messages = 0
+        self.publish_time: int | None = None
+        self.stale = False
+        self._last_sweep = 0
+
+    def __len__(self) -> int:
+        return len(self.markets)
+
+    def __getitem__(self, market_id: str) -> OrderMarket:
+        return self.markets[market_id]
+
+    def __call__(
+        self, message: bytes | bytearray | memoryview | str | dict[str, Any]
+    ) -> list[OrderMarket]:
+        m = _decode(message)
+        try:
+            return self._apply(m)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            raise MalformedFrameError(
+                f"cannot apply order change ({exc.__class__.__name__}: {exc})", message
+            ) from None
+
+    def _apply(self, m: dict[str, Any]) -> list[OrderMarket]:
+        op = m.get("op")
+        if op is not None and op != "ocm":
+            return []
+        pt = m.get("pt")
+        if pt is not None:
+            self.publish_time = pt
+        out: list[OrderMarket] = []
+        status = m.get("status")
+        if (status is not None) != self.stale:
+            self.stale = status is not None
+            for market in self.markets.values():
+                market.stale = self.stale
+            out.extend(self.markets.values())
+        if pt is not None and pt - self._last_sweep >= _SWEEP_EVERY_MS:
+            self._last_sweep = pt
+            self.evict(pt)
+        ocs = m.get("oc")
+        if not ocs:
+            return out
+        self.messages += 1
+        self.changes += len(ocs)
+        image = m.get("ct") == "SUB_IMAGE"
+        for oc in ocs:
+            mid = oc["id"]
+            held = self.markets.get(mid)
+            if held is None or image or oc.get("fullImage"):
+                market = self.markets[mid] = OrderMarket(mid)
+                market.stale = self.stale
+                if held is not None:
+                    market.is_valid = held.is_valid
+            else:
+                market = held
+            market.publish_time = pt
+            account = oc.get("accountId")
+            if account is not None:
+                market.account_id = account
+            if oc.get("closed"):
+                market.closed = True
+                if market.closed_at is None:
+                    market.closed_at = pt if pt is not None else 0
+            for orc in oc.get("orc") or ():
+                sid = orc["id"]
+                hc = orc.get("hc") or 0.0
+                key = (sid, hc)
+                runner = market.runners.get(key)
+                if runner is None or orc.get("fullImage"):
+                    runner = market.runners[key] = OrderRunner(sid, hc)
+                for uo in orc.get("uo") or ():
+                    bet_id = uo["id"]
+                    order = runner.orders.get(bet_id)
+                    if order is None:
+                        order = runner.orders[bet_id] = Order(bet_id)
+                    order._apply(uo, pt)
+                mb = orc.get("mb")
+                if mb is not None:
+                    _apply_ladder(runner.matched_backs, mb)
+                ml = orc.get("ml")
+                if ml is not None:
+                    _apply_ladder(runner.matched_lays, ml)
+                smc = orc.get("smc")
+                if smc is not None:
+                    for ref, change in smc.items():
+                        matches = runner.strategy_matches.get(ref)
+                        if matches is None:
+                            matches = runner.strategy_matches[ref] = {"mb": {}, "ml": {}}
+                        if change.get("mb") is not None:
+                            _apply_ladder(matches["mb"], change["mb"])
+                        if change.get("ml") is not None:
+                            _apply_ladder(matches["ml"], change["ml"])
+            out.append(market)
+        if len(out) > 1:
+            out = list(dict.fromkeys(out))
+        return out
+
+    def evict(self, now: int) -> None:
+        """Drop execution-complete orders and closed markets past their keep times (``now`` in
+        epoch ms, stream time). Called automatically."""
+        order_horizon = now - self.keep_complete_orders * 1000
+        market_horizon = now - self.evict_closed_after * 1000
+        for mid in list(self.markets):
+            market = self.markets[mid]
+            if market.closed_at is not None and market.closed_at <= market_horizon:
+                del self.markets[mid]
+                continue
+            for runner in market.runners.values():
+                done = [
+                    bet_id
+                    for bet_id, o in runner.orders.items()
+                    if o.execution_complete and (o.updated or 0) <= order_horizon
+                ]
+                for bet_id in done:
+                    del runner.orders[bet_id]
+
+    def invalidate(self, reason: str) -> list[OrderMarket]:
+        markets = list(self.markets.values())
+        for market in markets:
+            market.invalidate(reason)
+        return markets
+
+    def mark_valid(self) -> list[OrderMarket]:
+        markets = [m for m in self.markets.values() if not m.is_valid]
+        for market in markets:
+            market.mark_valid()
+        return markets
+
+    def clear(self) -> None:
+        self.markets.clear()
+
+    def __repr__(self) -> str:
+        return f"<OrderCache markets={len(self.markets)} changes={self.changes}>"
+
+
+_PRICE_LADDERS = ("atb", "atl", "trd", "spb", "spl")
+_LEVEL_LADDERS = ("batb", "batl", "bdatb", "bdatl")
+
+
+def _repair_market_message(m: Any) -> dict[str, Any] | None:
+    """A copy of ``m`` without ``null`` ladders and malformed ladder entries (price ladders keep
+    the last two numbers of a longer entry), or None when ``m`` has no usable shape."""
+    if not isinstance(m, dict):
+        return None
+    mcs = m.get("mc")
+    if mcs is not None and not isinstance(mcs, list):
+        return None
+    out = dict(m)
+    fixed_mcs = []
+    for mc in mcs or ():
+        if not isinstance(mc, dict) or not isinstance(mc.get("id"), str):
+            return None
+        mc = {k: v for k, v in mc.items() if v is not None}
+        md = mc.get("marketDefinition")
+        if md is not None and not isinstance(md, dict):
+            del mc["marketDefinition"]
+        elif md is not None and not isinstance(md.get("runners", []), list):
+            mc["marketDefinition"] = {k: v for k, v in md.items() if k != "runners"}
+        rcs = []
+        for rc in mc.get("rc") or ():
+            if not isinstance(rc, dict) or rc.get("id") is None:
+                continue
+            rc = {k: v for k, v in rc.items() if v is not None}
+            for key in _PRICE_LADDERS:
+                if key in rc:
+                    rc[key] = [
+                        list(e[-2:])
+                        for e in rc[key]
+                        if isinstance(e, list) and len(e) >= 2 and _numbers(e[-2:])
+                    ]
+            for key in _LEVEL_LADDERS:
+                if key in rc:
+                    rc[key] = [
+                        e for e in rc[key] if isinstance(e, list) and len(e) == 3 and _numbers(e)
+                    ]
+            rcs.append(rc)
+        if "rc" in mc:
+            mc["rc"] = rcs
+        fixed_mcs.append(mc)
+    out["mc"] = fixed_mcs
+    return out
+
+
+def _numbers(values: list[Any]) -> bool:
+    return all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+
+
+def _apply_ladder(ladder: dict[float, float], changes: list[list[float]]) -> None:
+    for p, s in changes:
+        if s:
+            ladder[p] = s
+        else:
+            ladder.pop(p, None)

@@ -1,0 +1,373 @@
+"""The Betfair feed: asyncio TLS connections moving bytes between sockets and the sans-I/O core.
+
+::
+
+    racing = betfair.MarketFilter(event_type_ids=["7"], market_types=["WIN"])
+    feed = betfair.Feed(app_key, session, [
+        betfair.MarketSubscription(racing),
+        betfair.OrderSubscription(),
+    ])
+    async for update in feed.updates():
+        book = update.book          # a MarketBook (or an OrderMarket for the order stream)
+
+Each subscription gets its own connection (Betfair keeps one subscription per connection); at
+most ``max_connections`` (Betfair's default limit is 10 per app key). Per connection:
+
+* certificate verification is on unless you pass your own ``ssl_context``;
+* with ``heartbeatMs`` H, a read waits H; after each silent interval a client heartbeat is sent,
+  and after ``idle_intervals`` silent intervals (or ``idle_timeout`` seconds) the connection is
+  declared dead and replaced;
+* on any drop the subscription's markets are marked invalid (one Update each, ``is_valid``
+  False), the feed reconnects with backoff and subscribes again with the stored ``initialClk`` /
+  ``clk``: the server answers with RESUB_DELTA, applied on top of the cache, and the markets are
+  valid again; nothing is lost or applied twice. INVALID_CLOCK falls back to a full image;
+* refused app keys and refused subscriptions end the iteration with the error; an expired session
+  does too, unless the feed was given a :class:`~.login.BetfairSession`, which logs in again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from typing import Any
+
+from ...exceptions import ConfigurationError, ConnectionLostError, MalformedFrameError
+from ...feed import FeedStats
+from ...models import Update
+from ...secret import Secret
+from ...transport.backoff import Backoff
+from .cache import MarketCache, OrderCache
+from .errors import (
+    BetfairAuthenticationError,
+    BetfairSubscriptionError,
+    ErrorAction,
+    SessionExpiredError,
+)
+from .login import BetfairSession
+from .protocol import (
+    DEFAULT_MAX_LINE,
+    Authenticated,
+    Change,
+    ClockReset,
+    StatusFailure,
+    StreamProtocol,
+    SubscriptionState,
+)
+from .subscriptions import MarketSubscription, Subscription
+
+__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "Feed"]
+
+logger = logging.getLogger("marketstreams.betfair.feed")
+
+DEFAULT_HOST = "stream-api.betfair.com"
+DEFAULT_PORT = 443
+_READ_SIZE = 256 * 1024
+
+
+class Feed:
+    """A Betfair Exchange Stream API feed (see the module docstring).
+
+    ``session_token`` is a token string / :class:`~marketstreams.secret.Secret`, or a
+    :class:`~.login.BetfairSession` (from :func:`~.login.login`) that the feed asks for a new
+    token when the stream says the session expired. ``caches[i]`` and ``states[i]`` are the cache
+    and the subscription state (clocks, counters) of ``subscriptions[i]``.
+    """
+
+    venue = "betfair"
+
+    def __init__(
+        self,
+        app_key: str | Secret,
+        session_token: str | Secret | BetfairSession,
+        subscriptions: Sequence[Subscription] | None = None,
+        *,
+        host: str = DEFAULT_HOST,
+        port: int = DEFAULT_PORT,
+        ssl_context: ssl.SSLContext | None = None,
+        max_connections: int = 10,
+        idle_intervals: int = 3,
+        idle_timeout: float | None = None,
+        connect_timeout: float = 15.0,
+        backoff: Backoff | Callable[[], Backoff] | None = None,
+        max_line: int = DEFAULT_MAX_LINE,
+        evict_closed_after: float = 600.0,
+        keep_complete_orders: float = 3600.0,
+        queue_size: int = 64,
+    ) -> None:
+        subs = list(subscriptions) if subscriptions is not None else [MarketSubscription()]
+        if not subs:
+            raise ConfigurationError("at least one subscription is needed")
+        if len(subs) > max_connections:
+            raise ConfigurationError(
+                f"{len(subs)} subscriptions need {len(subs)} connections, over the limit of "
+                f"{max_connections} (Betfair's default per app key is 10)"
+            )
+        if idle_intervals < 1:
+            raise ConfigurationError("idle_intervals must be at least 1")
+        self._app_key = app_key if isinstance(app_key, Secret) else Secret(app_key)
+        if isinstance(session_token, BetfairSession):
+            self._login: BetfairSession | None = session_token
+            self._session: Secret | None = None
+        else:
+            self._login = None
+            self._session = (
+                session_token if isinstance(session_token, Secret) else Secret(session_token)
+            )
+        self.subscriptions = subs
+        self.host = host
+        self.port = port
+        self.ssl_context = ssl_context or ssl.create_default_context()
+        self.idle_intervals = idle_intervals
+        self.idle_timeout = idle_timeout
+        self.connect_timeout = connect_timeout
+        if isinstance(backoff, Backoff):
+            b = backoff
+            self._backoff: Callable[[], Backoff] = lambda: Backoff(
+                b.initial, b.maximum, b.factor, b.jitter
+            )
+        else:
+            self._backoff = backoff or (lambda: Backoff(initial=0.1, maximum=30.0))
+        self._connected_once: set[int] = set()
+        self.max_line = max_line
+        self.stats = FeedStats()
+        self.states = [SubscriptionState(s) for s in subs]
+        self.caches: list[MarketCache | OrderCache] = [
+            MarketCache(evict_closed_after=evict_closed_after)
+            if isinstance(s, MarketSubscription)
+            else OrderCache(
+                keep_complete_orders=keep_complete_orders, evict_closed_after=evict_closed_after
+            )
+            for s in subs
+        ]
+        self._queue_size = queue_size
+        self._relogin = asyncio.Lock()
+
+    def __repr__(self) -> str:
+        kinds = ",".join(s.kind for s in self.subscriptions)
+        return f"<betfair.Feed {self.host}:{self.port} subscriptions={kinds}>"
+
+    @property
+    def market_cache(self) -> MarketCache:
+        """The cache of the first market subscription."""
+        for cache in self.caches:
+            if isinstance(cache, MarketCache):
+                return cache
+        raise ConfigurationError("this feed has no market subscription")
+
+    @property
+    def order_cache(self) -> OrderCache:
+        """The cache of the first order subscription."""
+        for cache in self.caches:
+            if isinstance(cache, OrderCache):
+                return cache
+        raise ConfigurationError("this feed has no order subscription")
+
+    async def updates(self) -> AsyncIterator[Update]:
+        """Updates from every subscription until cancelled or a fatal error is raised."""
+        queue: asyncio.Queue[list[Update] | BaseException] = asyncio.Queue(self._queue_size)
+        tasks = [
+            asyncio.create_task(self._run(i, queue), name=f"betfair-{s.kind}-{i}")
+            for i, s in enumerate(self.subscriptions)
+        ]
+        try:
+            while True:
+                item = await queue.get()
+                if isinstance(item, BaseException):
+                    raise item
+                for update in item:
+                    yield update
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            self.stats.connected = False
+            for cache in self.caches:
+                cache.invalidate("feed closed")
+
+    # -- one subscription, reconnecting -------------------------------------------------
+
+    async def _run(self, index: int, queue: asyncio.Queue[list[Update] | BaseException]) -> None:
+        state = self.states[index]
+        cache = self.caches[index]
+        backoff = self._backoff()
+        while True:
+            try:
+                await self._connection(state, cache, queue, backoff)
+                reason = "connection closed"
+            except asyncio.CancelledError:
+                raise
+            except SessionExpiredError as exc:
+                if self._login is None:
+                    await queue.put(exc)
+                    return
+                reason = f"session expired ({exc.code})"
+                await self._refresh_session()
+            except (
+                BetfairAuthenticationError,
+                BetfairSubscriptionError,
+                ConfigurationError,
+                ssl.SSLCertVerificationError,  # retrying cannot make a certificate valid
+            ) as exc:
+                await queue.put(exc)
+                return
+            except MalformedFrameError as exc:
+                self.stats.malformed += 1
+                reason = f"malformed frame: {exc}"
+            except Exception as exc:  # connection errors, status failures: retried
+                if getattr(exc, "action", None) is ErrorAction.FATAL:
+                    await queue.put(exc)
+                    return
+                if isinstance(exc, ConnectionLostError):
+                    reason = str(exc)
+                else:
+                    reason = f"{exc.__class__.__name__}: {exc}"
+                    if getattr(exc, "code", None) is not None:
+                        self.stats.errors += 1
+            self.stats.connected = False
+            invalid = cache.invalidate(reason)
+            if invalid:
+                await queue.put([Update(book) for book in invalid])
+            delay = backoff.next_delay()
+            logger.warning(
+                "betfair %s stream lost (%s); reconnecting in %.2fs",
+                state.subscription.kind,
+                reason,
+                delay,
+            )
+            await asyncio.sleep(delay)
+
+    async def _refresh_session(self) -> None:
+        login = self._login
+        assert login is not None
+        async with self._relogin:
+            await login.login()
+
+    def _session_token(self) -> Secret:
+        if self._login is not None:
+            return self._login.token
+        assert self._session is not None
+        return self._session
+
+    def _read_timeout(self, state: SubscriptionState) -> float:
+        hb = state.heartbeat_ms or state.subscription.heartbeat_ms or 5000
+        interval = hb / 1000
+        if self.idle_timeout is not None:
+            return min(interval, self.idle_timeout / self.idle_intervals)
+        return interval
+
+    async def _connection(
+        self,
+        state: SubscriptionState,
+        cache: MarketCache | OrderCache,
+        queue: asyncio.Queue[list[Update] | BaseException],
+        backoff: Backoff,
+    ) -> None:
+        if self._login is not None and self._login._token is None:
+            await self._refresh_session()
+        async with asyncio.timeout(self.connect_timeout):
+            reader, writer = await asyncio.open_connection(
+                self.host, self.port, ssl=self.ssl_context, limit=_READ_SIZE
+            )
+        stats = self.stats
+        if id(state) in self._connected_once:
+            stats.reconnects += 1
+        self._connected_once.add(id(state))
+        stats.connects += 1
+        stats.connected = True
+        protocol = StreamProtocol(
+            self._app_key, self._session_token(), state, max_line=self.max_line
+        )
+        loop = asyncio.get_running_loop()
+        try:
+            deadline = loop.time() + self.connect_timeout
+            missed = 0
+            while True:
+                streaming = protocol.phase == "streaming"
+                timeout = self._read_timeout(state) if streaming else deadline - loop.time()
+                try:
+                    async with asyncio.timeout(max(timeout, 0.0)):
+                        data = await reader.read(_READ_SIZE)
+                except TimeoutError:
+                    if not streaming:
+                        raise ConnectionLostError(
+                            f"no subscription after {self.connect_timeout:.1f}s"
+                        ) from None
+                    missed += 1
+                    if missed >= self.idle_intervals:
+                        stats.silences += 1
+                        raise ConnectionLostError(
+                            f"silent for {missed} heartbeat intervals"
+                        ) from None
+                    protocol.send_heartbeat()
+                    writer.write(protocol.data_to_send())
+                    continue
+                if not data:
+                    raise ConnectionLostError("connection closed by Betfair")
+                missed = 0
+                updates = self._apply(protocol.events(data), state, cache, backoff)
+                out = protocol.data_to_send()
+                if out:
+                    writer.write(out)
+                if updates:
+                    stats.updates += len(updates)
+                    await queue.put(updates)
+        finally:
+            writer.close()
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(1.0):
+                    await writer.wait_closed()
+
+    def _apply(
+        self,
+        events: Iterable[Any],
+        state: SubscriptionState,
+        cache: MarketCache | OrderCache,
+        backoff: Backoff,
+    ) -> list[Update]:
+        updates: list[Update] = []
+        stats = self.stats
+        for event in events:
+            if event.__class__ is Change:
+                stats.messages += 1
+                ct = event.change_type
+                before = cache.changes
+                try:
+                    books: list[Any] = cache(event.message)
+                except MalformedFrameError as exc:
+                    stats.malformed += 1
+                    logger.warning("skipped a change message: %s", exc)
+                    continue
+                if ct == "SUB_IMAGE":
+                    state.changes = 0  # a new stream starts with its image
+                state.changes += cache.changes - before
+                if ct is None:
+                    updates.extend([Update(book) for book in books])
+                    continue
+                if ct == "SUB_IMAGE":
+                    for book in books:
+                        if not book.is_valid:
+                            book.mark_valid()
+                    updates.extend([Update(book, [], True) for book in books])
+                    backoff.reset()
+                elif ct == "RESUB_DELTA":
+                    changed = set(map(id, books))
+                    revalid = [b for b in cache.mark_valid() if id(b) not in changed]
+                    updates.extend([Update(book) for book in books])
+                    updates.extend([Update(book) for book in revalid])
+                    backoff.reset()
+                else:
+                    updates.extend([Update(book) for book in books])  # 503 stale changes
+            elif isinstance(event, Authenticated):
+                if event.connections_available is not None and event.connections_available < 1:
+                    logger.warning("betfair reports no further stream connections available")
+            elif isinstance(event, ClockReset):
+                logger.warning("betfair refused the stored clocks; taking a full image")
+            elif isinstance(event, StatusFailure):
+                stats.errors += 1
+                logger.warning("betfair status failure: %s", event.error)
+        return updates

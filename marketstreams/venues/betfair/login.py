@@ -1,0 +1,152 @@
+"""Betfair's certificate login and session keep-alive over aiohttp (no second library needed).
+
+::
+
+    session = await betfair.login("user", "password", "APPKEY", cert_file="client.crt",
+                                  key_file="client.key")
+    feed = betfair.Feed("APPKEY", session, [betfair.MarketSubscription(...)])
+
+:func:`login` returns a :class:`BetfairSession`: its ``token`` is the session token, and a feed
+given the session (instead of a plain token) logs in again by itself when the stream reports the
+session expired. :meth:`BetfairSession.keep_alive` extends the session (Betfair sessions expire
+after hours of inactivity); :meth:`BetfairSession.run_keep_alive` does it periodically.
+The password, app key and token never appear in reprs, logs or exceptions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from typing import Any
+
+import aiohttp
+
+from ...secret import Secret
+from .errors import LoginError
+
+__all__ = ["DEFAULT_IDENTITY_URL", "BetfairSession", "login"]
+
+logger = logging.getLogger("marketstreams.betfair.login")
+
+DEFAULT_IDENTITY_URL = "https://identitysso-cert.betfair.com"
+
+
+class BetfairSession:
+    """A logged-in Betfair session (see the module docstring)."""
+
+    def __init__(
+        self,
+        username: str,
+        password: str | Secret,
+        app_key: str | Secret,
+        *,
+        cert_file: str | None = None,
+        key_file: str | None = None,
+        url: str = DEFAULT_IDENTITY_URL,
+        ssl_context: ssl.SSLContext | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        self.username = username
+        self._password = password if isinstance(password, Secret) else Secret(password)
+        self.app_key = app_key if isinstance(app_key, Secret) else Secret(app_key)
+        self.url = url.rstrip("/")
+        context = ssl_context or ssl.create_default_context()
+        if cert_file is not None:
+            context.load_cert_chain(cert_file, key_file)
+        self._ssl = context
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._token: Secret | None = None
+        self.logins = 0
+        self.keep_alives = 0
+
+    def __repr__(self) -> str:
+        state = "logged in" if self._token else "logged out"
+        return f"<BetfairSession {self.username} {state} {self.url}>"
+
+    @property
+    def token(self) -> Secret:
+        """The session token (a :class:`~marketstreams.secret.Secret`); LoginError before login."""
+        if self._token is None:
+            raise LoginError("NOT_LOGGED_IN", "call login() first")
+        return self._token
+
+    async def _post(self, path: str, headers: dict[str, str], data: Any = None) -> dict[str, Any]:
+        headers = {"Accept": "application/json", **headers}
+        async with aiohttp.ClientSession(timeout=self._timeout) as http:
+            try:
+                async with http.post(
+                    self.url + path, data=data, headers=headers, ssl=self._ssl
+                ) as response:
+                    if response.status >= 400:
+                        raise LoginError("HTTP_ERROR", f"{path} answered HTTP {response.status}")
+                    body = await response.json(content_type=None)
+            except aiohttp.ClientError as exc:
+                raise LoginError("CONNECTION_FAILED", f"{path}: {exc.__class__.__name__}") from None
+        if not isinstance(body, dict):
+            raise LoginError("UNEXPECTED_RESPONSE", f"{path} answered {type(body).__name__}")
+        return body
+
+    async def login(self) -> Secret:
+        """Log in with the client certificate; returns (and keeps) the new session token."""
+        body = await self._post(
+            "/api/certlogin",
+            {"X-Application": self.app_key.value},
+            {"username": self.username, "password": self._password.value},
+        )
+        status = body.get("loginStatus")
+        token = body.get("sessionToken")
+        if status != "SUCCESS" or not isinstance(token, str):
+            raise LoginError(str(status or "LOGIN_FAILED"), "certificate login refused")
+        self._token = Secret(token)
+        self.logins += 1
+        logger.info("logged in as %s", self.username)
+        return self._token
+
+    async def keep_alive(self) -> None:
+        """Extend the session; LoginError when Betfair no longer knows it."""
+        body = await self._post(
+            "/api/keepAlive",
+            {"X-Application": self.app_key.value, "X-Authentication": self.token.value},
+        )
+        if body.get("status") != "SUCCESS":
+            raise LoginError(str(body.get("error") or "KEEP_ALIVE_FAILED"), "keep-alive refused")
+        self.keep_alives += 1
+
+    async def run_keep_alive(self, interval: float = 15 * 60) -> None:
+        """Call :meth:`keep_alive` every ``interval`` seconds (logging in again if it fails)
+        until cancelled."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.keep_alive()
+            except LoginError as exc:
+                logger.warning("keep-alive failed (%s); logging in again", exc.code)
+                await self.login()
+
+
+async def login(
+    username: str,
+    password: str | Secret,
+    app_key: str | Secret,
+    *,
+    cert_file: str | None = None,
+    key_file: str | None = None,
+    url: str = DEFAULT_IDENTITY_URL,
+    ssl_context: ssl.SSLContext | None = None,
+) -> BetfairSession:
+    """Certificate login (``identitysso-cert.betfair.com/api/certlogin``); returns the session.
+
+    Raises :class:`~.errors.LoginError` (an AuthenticationError) when Betfair refuses.
+    """
+    session = BetfairSession(
+        username,
+        password,
+        app_key,
+        cert_file=cert_file,
+        key_file=key_file,
+        url=url,
+        ssl_context=ssl_context,
+    )
+    await session.login()
+    return session

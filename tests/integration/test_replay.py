@@ -1,0 +1,222 @@
+"""Replay: the same results whatever the packing, the number of workers or the executor."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import hashlib
+import shutil
+import tarfile
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from marketstreams import ReplayError, ReplayFilter, replay
+from marketstreams.sources import Source, discover, iter_lines
+from tests.conftest import shared_data
+
+
+class Fingerprint:
+    """Per market: how many updates the hook saw and a digest of what it saw at each one."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, list[Any]] = {}
+
+    def __call__(self, book: Any, trades: list[Any]) -> None:
+        entry = self.seen.setdefault(book.market_id, [0, hashlib.sha1()])
+        entry[0] += 1
+        state = [book.publish_time, book.status, book.inplay]
+        for r in book.runners:
+            state.append(
+                [
+                    r.selection_id,
+                    r.status,
+                    r.last_price_traded,
+                    r.available_to_back[:3],
+                    r.available_to_lay[:3],
+                ]
+            )
+        entry[1].update(orjson.dumps(state, option=orjson.OPT_SERIALIZE_NUMPY))
+
+    def result(self) -> dict[str, tuple[int, str]]:
+        return {mid: (n, h.hexdigest()) for mid, (n, h) in self.seen.items()}
+
+
+def historic_files() -> list[Path]:
+    folder = shared_data("betfair", "historic")
+    return sorted(p for p in folder.iterdir() if not p.name.startswith("sportsdata"))
+
+
+@pytest.fixture(scope="module")
+def plain_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shared historic files, decompressed, one market per file."""
+    out = tmp_path_factory.mktemp("plain")
+    for path in historic_files():
+        data = path.read_bytes()
+        name = path.name
+        if name.endswith(".bz2"):
+            data, name = bz2.decompress(data), name[:-4]
+        elif name.endswith(".gz"):
+            data, name = gzip.decompress(data), name[:-3]
+        (out / name).write_bytes(data)
+    return out
+
+
+@pytest.fixture(scope="module")
+def baseline(plain_dir: Path) -> dict[str, tuple[int, str]]:
+    result = replay(plain_dir, hooks=[Fingerprint()])
+    assert result.errors == [] and result.updates > 1000
+    return result.results[0]  # type: ignore[no-any-return]
+
+
+def pack(plain_dir: Path, dest: Path, how: str) -> Path:
+    dest.mkdir()
+    for path in sorted(plain_dir.iterdir()):
+        data = path.read_bytes()
+        if how == "gz":
+            (dest / (path.name + ".gz")).write_bytes(gzip.compress(data))
+        elif how == "bz2":
+            (dest / (path.name + ".bz2")).write_bytes(bz2.compress(data))
+        elif how == "zst":
+            import zstandard
+
+            (dest / (path.name + ".zst")).write_bytes(zstandard.ZstdCompressor().compress(data))
+    if how == "tar":  # Betfair's own packing: a .tar of .bz2 files, in folders
+        inner = dest / "inner"
+        inner.mkdir()
+        for path in sorted(plain_dir.iterdir()):
+            (inner / (path.name + ".bz2")).write_bytes(bz2.compress(path.read_bytes()))
+        archive = dest / "data.tar"
+        with tarfile.open(archive, "w") as tar:
+            tar.add(inner, arcname="PRO/2026/Oct/1")
+        shutil.rmtree(inner)
+    return dest
+
+
+@pytest.mark.parametrize("how", ["gz", "bz2", "zst", "tar"])
+def test_packing_does_not_change_results(
+    plain_dir: Path, baseline: dict[str, Any], tmp_path: Path, how: str
+) -> None:
+    packed = pack(plain_dir, tmp_path / how, how)
+    result = replay(packed, hooks=[Fingerprint()])
+    assert result.errors == []
+    assert result.results[0] == baseline
+    if how == "tar":
+        sources = discover(packed)
+        assert all(s.member and s.member.startswith("PRO/2026/Oct/1/") for s in sources)
+        assert list(packed.iterdir()) == [packed / "data.tar"]  # read in place, not extracted
+
+
+def test_workers_do_not_change_results(plain_dir: Path, baseline: dict[str, Any]) -> None:
+    result = replay(plain_dir, hooks=[Fingerprint()], workers=2)
+    assert result.errors == [] and result.results[0] == baseline
+    assert [f.source for f in result.files] == sorted(f.source for f in result.files)
+
+
+def test_dask_local_cluster_gives_the_same_results(
+    plain_dir: Path, baseline: dict[str, Any]
+) -> None:
+    distributed = pytest.importorskip("distributed")
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            host="127.0.0.1",
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        result = replay(plain_dir, hooks=[Fingerprint()], executor=client.get_executor())
+    assert result.errors == [] and result.results[0] == baseline
+
+
+class Counter:
+    def __init__(self) -> None:
+        self.markets: dict[str, dict[str, Any]] = {}
+
+    def __call__(self, book: Any, trades: list[Any]) -> None:
+        seen = self.markets.setdefault(book.market_id, {"n": 0, "inplay": set(), "type": None})
+        seen["n"] += 1
+        seen["inplay"].add(bool(book.inplay))
+        seen["type"] = (book.market_definition or {}).get("marketType")
+        seen.setdefault("first_pt", book.publish_time)
+        seen["start"] = (book.market_definition or {}).get("marketTime")
+
+    def result(self) -> dict[str, dict[str, Any]]:
+        return self.markets
+
+
+def test_inplay_only(plain_dir: Path) -> None:
+    result = replay(plain_dir, hooks=[Counter()], market_filter={"inplay": True})
+    seen = result.results[0]
+    assert seen and all(m["inplay"] == {True} for m in seen.values())
+
+
+def test_preplay_window(plain_dir: Path) -> None:
+    from datetime import datetime
+
+    result = replay(plain_dir, hooks=[Counter()], market_filter={"seconds_to_start": 300})
+    seen = result.results[0]
+    assert seen
+    for m in seen.values():
+        assert m["inplay"] == {False}
+        start = datetime.fromisoformat(m["start"].replace("Z", "+00:00")).timestamp() * 1000
+        assert start - m["first_pt"] <= 300_000
+
+
+def test_market_types(plain_dir: Path) -> None:
+    everything = replay(plain_dir, hooks=[Counter()]).results[0]
+    types = {m["type"] for m in everything.values()}
+    assert "WIN" in types and len(types) > 1
+    only_win = replay(plain_dir, hooks=[Counter()], market_filter={"market_types": ["WIN"]})
+    assert only_win.results[0] and {m["type"] for m in only_win.results[0].values()} == {"WIN"}
+    assert sum(f.filtered_markets for f in only_win.files) >= 1
+    ids = sorted(everything)[:2]
+    by_id = replay(plain_dir, hooks=[Counter()], market_filter=ReplayFilter.make(market_ids=ids))
+    assert sorted(by_id.results[0]) == ids
+
+
+def test_corrupt_line_and_truncated_bz2_are_named(plain_dir: Path, tmp_path: Path) -> None:
+    good = sorted(plain_dir.iterdir())
+    bad_dir = tmp_path / "mixed"
+    bad_dir.mkdir()
+    for path in good[:3]:
+        shutil.copy(path, bad_dir / path.name)
+    lines = good[0].read_bytes().splitlines()
+    corrupt = b"\n".join([*lines[:4], b'{"op":"mcm","pt":1,"mc":[{"id": broken', *lines[4:]])
+    (bad_dir / "corrupt.json").write_bytes(corrupt)
+    payload = bz2.compress(good[1].read_bytes())
+    (bad_dir / "truncated.bz2").write_bytes(payload[: len(payload) // 2])
+
+    strict = replay(bad_dir, hooks=[Fingerprint()], strict=True)
+    errors = {Path(e.path).name: e for e in strict.errors}
+    assert set(errors) == {"corrupt.json", "truncated.bz2"}
+    assert errors["corrupt.json"].line == 5
+    assert errors["truncated.bz2"].line is not None and "truncated" in str(errors["truncated.bz2"])
+    # The good files' results still arrived.
+    assert set(strict.results[0]) >= {p.name for p in good[:3]}
+
+    lenient = replay(bad_dir, hooks=[Fingerprint()])
+    corrupt_result = next(f for f in lenient.files if f.source.endswith("corrupt.json"))
+    assert corrupt_result.error is None and corrupt_result.skipped == 1
+
+
+def test_iter_lines_handles_crlf_and_missing_final_newline(tmp_path: Path) -> None:
+    path = tmp_path / "x.gz"
+    path.write_bytes(gzip.compress(b'{"a":1}\r\n\r\n{"b":2}'))
+    assert [n for n, _ in iter_lines(Source(str(path)))] == [1, 3]
+
+
+def test_missing_source_is_a_clear_error() -> None:
+    with pytest.raises(Exception, match="no such replay source"):
+        replay("/nonexistent/file")
+
+
+def test_replay_error_pickles() -> None:
+    import pickle
+
+    err = pickle.loads(pickle.dumps(ReplayError("a.bz2", 3, "boom")))
+    assert (err.path, err.line, str(err)) == ("a.bz2", 3, "a.bz2:3: boom")
