@@ -41,7 +41,10 @@ def test_top_level_all_is_pinned() -> None:
         assert hasattr(marketstreams, name), name
 
 
-@pytest.mark.parametrize("module", ["marketstreams.venues.luno"])
+@pytest.mark.parametrize(
+    "module",
+    ["marketstreams.venues.luno", "marketstreams.venues.bitmex", "marketstreams.venues.betfair"],
+)
 def test_venue_all_names_exist(module: str) -> None:
     mod = importlib.import_module(module)
     for name in mod.__all__:

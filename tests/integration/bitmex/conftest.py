@@ -20,7 +20,8 @@ from marketstreams.venues import bitmex
 from mock_servers.bitmex import MockBitmexServer
 
 HANG_GUARD = 20.0  # seconds before a wait that never completes fails the test
-FAST = {"ping_interval": 0.2, "pong_timeout": 0.2, "connect_timeout": 2.0}
+# Quick pings; a pong wait generous enough that a loaded machine never looks like silence.
+FAST = {"ping_interval": 0.2, "pong_timeout": 2.0, "connect_timeout": 5.0}
 KEY = "mock-key-123"
 SECRET = "mock-secret-456"
 

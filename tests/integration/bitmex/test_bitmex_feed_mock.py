@@ -51,14 +51,14 @@ async def test_dropped_connections_resync_from_new_partials(
 async def test_silence_is_detected_by_ping_and_replaced(
     server: MockBitmexServer, make_feed: Any, runner: Any, match: Any
 ) -> None:
-    feed = make_feed(server, TOPICS)
+    feed = make_feed(server, TOPICS, pong_timeout=0.3)
     async with runner(feed) as run:
         await run.until(lambda: match(server, feed, SYMBOLS))
         server.silence()
         server.step(25)  # unseen by the client: only a new connection brings it back in sync
         await server.wait_for_connects(2)
         await run.until(lambda: match(server, feed, SYMBOLS))
-    assert feed.stats.silences == 1
+    assert feed.stats.silences >= 1
     assert feed.connection.pings >= 1
 
 

@@ -18,7 +18,7 @@ from marketstreams.venues import bitmex
 from mock_servers.bitmex import MockBitmexServer
 
 GUARD = 20.0
-FAST = {"ping_interval": 0.2, "pong_timeout": 0.2}
+FAST = {"ping_interval": 0.2, "pong_timeout": 2.0}
 REPO = Path(__file__).resolve().parents[3]
 
 
