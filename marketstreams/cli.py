@@ -71,6 +71,14 @@ def _parser() -> argparse.ArgumentParser:
     mock = sub.add_parser("mock", help="run a mock venue server until interrupted")
     mock.add_argument("venue", choices=MOCK_VENUES, help="which venue to serve")
     mock.add_argument("args", nargs=argparse.REMAINDER, help="the mock server's own options")
+
+    # record / replay parse their own options (marketstreams.recording.cli, marketstreams.replay)
+    record = sub.add_parser("record", help="record venues' traffic to compressed files")
+    record.add_argument("first", metavar="VENUE", help="luno or bitmex (then: --help)")
+    record.add_argument("args", nargs=argparse.REMAINDER, help="markets, --out DIR, ...")
+    replay = sub.add_parser("replay", help="replay Betfair files and recordings (--speed X)")
+    replay.add_argument("first", metavar="PATH", help="a file or folder (then: --help)")
+    replay.add_argument("args", nargs=argparse.REMAINDER, help="more paths, --speed X, ...")
     return parser
 
 
@@ -164,6 +172,14 @@ def main(argv: list[str] | None = None) -> int:
             )
         if args.command == "proxy":
             return _proxy(args)
+        if args.command == "record":
+            from .recording.cli import main as record_main
+
+            return record_main([args.first, *args.args])
+        if args.command == "replay":
+            from .replay import main as replay_main
+
+            return replay_main([args.first, *args.args])
         if args.command == "mock":
             module = importlib.import_module(f"mock_servers.{args.venue}")
             return int(module.main(args.args))

@@ -1,5 +1,7 @@
-"""Historical replay: Betfair files through the same MarketCache and hooks as live data, filtered,
-in parallel across processes, or across machines through any ``concurrent.futures.Executor``.
+"""Historical replay: Betfair files through the same MarketCache and hooks as live data, and
+marketstreams recordings of any venue through that venue's own feed logic; filtered, at full
+speed or at the recorded pace, in parallel across processes, or across machines through any
+``concurrent.futures.Executor``.
 
 ::
 
@@ -24,6 +26,17 @@ How hooks and results work, in every mode alike:
 * A file that fails (a corrupt line, a truncated archive) is reported in ``ReplayResult.errors``
   with its path and line, and the other files' results still arrive. ``strict=True`` stops at the
   first bad line; by default bad lines are counted and logged (``FileResult.skipped``).
+
+Recordings (files written by :class:`~marketstreams.recording.Recorder`, found by their header,
+in any folder given) are replayed per *channel*: all the files of one recorded connection, in
+order, across rotations and days, as one job. Each record goes through a feed of its venue built
+from the header (``luno.Feed``, ``bitmex.Feed``...): every received frame through the same
+protocol core as live, every recorded disconnect and reconnect where it happened, so the hooks
+get the same updates, books (full depth) and trades as the live hooks got. ``FileResult.lines``
+counts records there, ``skipped`` the frames the live feed skipped as well.
+
+``speed`` paces the replay: None (the default) goes as fast as it can, 1 at the recorded pace
+(receive times of recordings, publish times ``pt`` of Betfair files), 10 ten times faster.
 """
 
 from __future__ import annotations
@@ -38,15 +51,26 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import orjson
 
-from .exceptions import ConfigurationError, MalformedFrameError, ReplayError
+from .exceptions import ConfigurationError, MalformedFrameError, MarketStreamsError, ReplayError
 from .hooks import Hook
+from .recording.play import RecordingFeed
 from .sources import Source, discover, iter_lines
 
-__all__ = ["FileResult", "ReplayFilter", "ReplayResult", "merge_results", "replay"]
+if TYPE_CHECKING:
+    from .recording.reader import RecordingFile
+
+__all__ = [
+    "FileResult",
+    "RecordingFeed",
+    "ReplayFilter",
+    "ReplayResult",
+    "merge_results",
+    "replay",
+]
 
 logger = logging.getLogger("marketstreams.replay")
 
@@ -267,6 +291,30 @@ class _Job:
     market_filter: ReplayFilter | None
     strict: bool
     copy_hooks: bool
+    speed: float | None = None
+
+
+@dataclass(slots=True)
+class _RecordingJob:
+    """One recorded channel: its files in order."""
+
+    files: list[RecordingFile]
+    hooks: list[Any]
+    market_filter: ReplayFilter | None
+    strict: bool
+    copy_hooks: bool
+    speed: float | None = None
+
+    @property
+    def source(self) -> Source:
+        return self.files[0].source
+
+
+def _run_any(job: _Job | _RecordingJob) -> FileResult:
+    """Replay one job of either kind (what workers run)."""
+    if isinstance(job, _RecordingJob):
+        return _run_recording_job(job)
+    return _run_job(job)
 
 
 def _run_job(job: _Job) -> FileResult:
@@ -293,11 +341,16 @@ def _run_job(job: _Job) -> FileResult:
     loads = orjson.loads
     empty: list[Any] = []
     lineno = 0
+    pacer = _pacer(job.speed)
     try:
         for lineno, line in iter_lines(source):
             result.lines += 1
             try:
                 message = loads(line)
+                if pacer is not None and message.__class__ is dict:
+                    pt = message.get("pt")
+                    if isinstance(pt, int | float):
+                        pacer.wait(pt / 1000.0)
                 if flt is not None:
                     mcs = message.get("mc") if message.__class__ is dict else None
                     if mcs:
@@ -359,6 +412,78 @@ def _run_job(job: _Job) -> FileResult:
     return result
 
 
+def _pacer(speed: float | None) -> Any:
+    if not speed:
+        return None
+    from .recording.play import Pacer
+
+    return Pacer(speed)
+
+
+def _run_recording_job(job: _RecordingJob) -> FileResult:
+    """Replay one recorded channel through its venue's feed logic (see the module docstring)."""
+    from .recording.play import ChannelPlayer
+
+    first = job.files[0].source
+    result = FileResult(first.name, bytes=sum(f.source.size for f in job.files))
+    hooks_in = [
+        copy.deepcopy(h) if job.copy_hooks and not _is_function(h) else h for h in job.hooks
+    ]
+    hooks = [h if isinstance(h, Hook) else Hook(h) for h in hooks_in]
+    wanted = job.market_filter.market_ids if job.market_filter is not None else None
+    loop: asyncio.AbstractEventLoop | None = None
+    if any(h.is_async for h in hooks):
+        loop = asyncio.new_event_loop()
+    seen: set[tuple[str, str]] = set()
+    pacer = _pacer(job.speed)
+    started = time.perf_counter()
+    player: ChannelPlayer | None = None
+    try:
+        player = ChannelPlayer(job.files)
+        play = player.play
+        for record in player:
+            result.lines += 1
+            if pacer is not None:
+                pacer.wait(record.time)
+            for update in play(record):
+                book = update.book
+                if wanted is not None and book.market not in wanted:
+                    continue
+                seen.add((book.venue, book.market))
+                result.updates += 1
+                trades = update.trades
+                for hook in hooks:
+                    if hook.is_async:
+                        try:
+                            coro = hook.fn(book, trades)
+                            loop.run_until_complete(coro)  # type: ignore[union-attr, arg-type]
+                            hook.stats.calls += 1
+                        except Exception:
+                            hook.stats.errors += 1
+                            logger.exception("hook %s raised on %s", hook.name, first.name)
+                    else:
+                        hook._call_sync(book, trades)
+        result.markets = len(seen)
+        result.skipped = player.feed.stats.malformed
+        result.results = [_result_of(h) for h in hooks_in]
+    except ReplayError as exc:
+        result.error, result.error_line = exc.cause, exc.line
+        if exc.path != first.name:
+            result.error = f"{exc.path}: {exc.cause}"
+        result.results = [None for _ in hooks_in]
+    except Exception as exc:  # what the live feed raised too (refused credentials...), or a bug
+        result.error = f"{type(exc).__name__}: {exc}"
+        result.error_line = result.lines or None
+        result.results = [None for _ in hooks_in]
+        if not isinstance(exc, MarketStreamsError):
+            logger.exception("%s failed", first.name)
+    finally:
+        if loop is not None:
+            loop.close()
+    result.seconds = time.perf_counter() - started
+    return result
+
+
 def _is_function(obj: Any) -> bool:
     return inspect.isfunction(obj) or inspect.ismethod(obj) or inspect.isbuiltin(obj)
 
@@ -386,23 +511,28 @@ def replay(
     reducer: Callable[[Sequence[Any]], Any] = merge_results,
     strict: bool = False,
     progress: Callable[[FileResult, int, int], None] | None = None,
+    speed: float | None = None,
 ) -> ReplayResult:
-    """Replay Betfair historical files (and folders, and .tar archives) through hooks.
+    """Replay Betfair historical files and marketstreams recordings (files, folders, .tar
+    archives) through hooks.
 
     ``workers`` > 1 spreads the files over that many processes; ``executor`` takes any
     ``concurrent.futures.Executor`` instead (a Dask ``Client.get_executor()`` runs the same call
     across a cluster). ``progress(file_result, done, total)`` is called as each file finishes.
-    See the module docstring for how hooks and results behave.
+    ``speed``: None as fast as possible, 1 the recorded pace, 10 ten times faster. See the module
+    docstring for how hooks and results behave, and for recordings.
     """
     started = time.perf_counter()
     if isinstance(market_filter, dict):
         market_filter = ReplayFilter.make(**market_filter)
     if workers < 1:
         raise ConfigurationError("workers must be at least 1")
+    if speed is not None and not speed > 0:
+        raise ConfigurationError("speed must be positive (1 is the recorded pace)")
     found = discover(sources)
     hook_list = list(hooks)
     parallel = executor is not None or workers > 1
-    jobs = [_Job(s, hook_list, market_filter, strict, True) for s in found]
+    jobs = _jobs(found, hook_list, market_filter, strict, speed)
     results: list[FileResult | None] = [None] * len(jobs)
     total = len(jobs)
 
@@ -415,14 +545,14 @@ def replay(
 
     if not parallel:
         for i, job in enumerate(jobs):
-            finish(i, _run_job(job), i + 1)
+            finish(i, _run_any(job), i + 1)
     else:
         own = executor is None
         pool: cf.Executor = executor or cf.ProcessPoolExecutor(max_workers=workers)
         try:
             # Largest files first, so one big file does not finish last on its own.
-            order = sorted(range(len(jobs)), key=lambda i: -jobs[i].source.size)
-            futures = {pool.submit(_run_job, jobs[i]): i for i in order}
+            order = sorted(range(len(jobs)), key=lambda i: -_job_size(jobs[i]))
+            futures = {pool.submit(_run_any, jobs[i]): i for i in order}
             for done, fut in enumerate(cf.as_completed(futures), 1):
                 i = futures[fut]
                 try:
@@ -437,6 +567,32 @@ def replay(
     files = [r for r in results if r is not None]
     merged = [reducer([f.results[k] for f in files if f.results]) for k in range(len(hook_list))]
     return ReplayResult(files, merged, time.perf_counter() - started)
+
+
+def _jobs(
+    found: list[Source],
+    hooks: list[Any],
+    market_filter: ReplayFilter | None,
+    strict: bool,
+    speed: float | None,
+) -> list[_Job | _RecordingJob]:
+    """A job per Betfair file and per recorded channel, in the order of their first source."""
+    from .recording.play import find_recordings
+
+    groups, others = find_recordings(found)
+    position = {s: i for i, s in enumerate(found)}
+    jobs: list[_Job | _RecordingJob] = [
+        _Job(s, hooks, market_filter, strict, True, speed) for s in others
+    ]
+    jobs.extend(_RecordingJob(g, hooks, market_filter, strict, True, speed) for g in groups)
+    jobs.sort(key=lambda j: position[j.source])
+    return jobs
+
+
+def _job_size(job: _Job | _RecordingJob) -> int:
+    if isinstance(job, _RecordingJob):
+        return sum(f.source.size for f in job.files)
+    return job.source.size
 
 
 # -- command line -------------------------------------------------------------------------------
@@ -481,7 +637,7 @@ class ProgressBar:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``marketstreams replay PATH... [--workers N] [--json] [filters]``."""
+    """``marketstreams replay PATH... [--workers N] [--speed X] [--json] [filters]``."""
     import argparse
 
     p = argparse.ArgumentParser(prog="marketstreams replay", description=replay.__doc__)
@@ -489,6 +645,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=1, help="processes (default 1)")
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     p.add_argument("--strict", action="store_true", help="fail a file at its first bad line")
+    p.add_argument(
+        "--speed",
+        type=float,
+        help="pace: 1 replays at the recorded pace, 10 ten times faster (default: full speed)",
+    )
     p.add_argument("--market-ids", nargs="*")
     p.add_argument("--event-type-ids", nargs="*")
     p.add_argument("--country-codes", nargs="*")
@@ -500,6 +661,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.inplay and args.preplay:
         p.error("--inplay and --preplay exclude each other")
+    if args.speed is not None and not args.speed > 0:
+        p.error("--speed must be positive")
     flt = ReplayFilter.make(
         market_ids=args.market_ids,
         event_type_ids=args.event_type_ids,
@@ -523,6 +686,7 @@ def main(argv: list[str] | None = None) -> int:
             workers=args.workers,
             strict=args.strict,
             progress=bar,
+            speed=args.speed,
         )
     finally:
         bar.close()

@@ -466,6 +466,8 @@ class _Entry:
     market_id: str
     change: dict[str, Any]
     raw: bytes  # the change serialised once
+    pt: int = 0  # publish time: when the change was generated
+    tails: dict[Any, bytes] = field(default_factory=dict)  # serialised message tails per filter
 
 
 @dataclass(slots=True)
@@ -794,7 +796,7 @@ class BetfairMockServer:
         else:
             mid = change["id"]
             self._orders.apply(change)
-        self._log.append(_Entry(self._seq, op, mid, change, orjson.dumps(change)))
+        self._log.append(_Entry(self._seq, op, mid, change, orjson.dumps(change), _now_ms()))
         if len(self._log) > self.log_size:
             drop = len(self._log) - self.log_size
             del self._log[:drop]
@@ -1059,12 +1061,19 @@ class BetfairMockServer:
     # -- writing --------------------------------------------------------------------------
 
     def _trim(self, sub: _Subscription, change: dict[str, Any]) -> dict[str, Any]:
+        """``change`` without what the subscription's data filter leaves out (itself when
+        nothing needs leaving out)."""
         if sub.op != "mcm" or (sub.keys is None and sub.with_definition):
             return change
+        trim_definition = not sub.with_definition and "marketDefinition" in change
+        rcs = change.get("rc")
+        keys = None if sub.keys is None else sub.keys | {"id", "hc"}
+        trim_rc = keys is not None and rcs is not None and any(rc.keys() - keys for rc in rcs)
+        if not trim_definition and not trim_rc:
+            return change
         out = {k: v for k, v in change.items() if k != "marketDefinition" or sub.with_definition}
-        if sub.keys is not None and "rc" in change:
-            keys = sub.keys | {"id", "hc"}
-            out["rc"] = [{k: v for k, v in rc.items() if k in keys} for rc in change["rc"]]
+        if trim_rc and keys is not None and rcs is not None:
+            out["rc"] = [{k: v for k, v in rc.items() if k in keys} for rc in rcs]
         return out
 
     def _header(self, sub: _Subscription, ct: str | None) -> dict[str, Any]:
@@ -1179,19 +1188,41 @@ class BetfairMockServer:
                 await self._after_change(conn)
             return
         plain = sub.keys is None and sub.with_definition
+        filter_key = (sub.keys, sub.with_definition)
+        head = b'{"op":"' + sub.op.encode() + b'","id":' + str(sub.id).encode()
         out: list[bytes] = []
         for entry in pending:
             sub.cursor = entry.seq
             if entry.op != sub.op or not matcher(entry):
                 continue
-            if plain:
-                header = self._header(sub, None)
-                prefix = orjson.dumps(header)[:-1]
-                out.append(prefix + b',"' + key + b'":[' + entry.raw + b"]}" + CRLF)
-                self._count(conn, sub, 1)
+            if self.stale:  # the rare path: a header with a status
+                trimmed = self._trim(sub, entry.change)
+                raw = entry.raw if trimmed is entry.change else orjson.dumps(trimmed)
+                prefix = orjson.dumps(self._header(sub, None))[:-1]
+                out.append(prefix + b',"' + key + b'":[' + raw + b"]}" + CRLF)
             else:
-                self._flush(conn, out)
-                self._send_changes(conn, sub, [entry.change], None)
+                # messages are serialised once per change and data filter, then reused
+                tail = entry.tails.get(filter_key)
+                if tail is None:
+                    if plain:
+                        raw = entry.raw
+                    else:
+                        trimmed = self._trim(sub, entry.change)
+                        raw = entry.raw if trimmed is entry.change else orjson.dumps(trimmed)
+                    tail = entry.tails[filter_key] = (
+                        b',"clk":"'
+                        + _clock(entry.seq).encode()
+                        + b'","pt":'
+                        + str(entry.pt).encode()
+                        + b',"'
+                        + key
+                        + b'":['
+                        + raw
+                        + b"]}"
+                        + CRLF
+                    )
+                out.append(head + tail)
+            self._count(conn, sub, 1)
             if self.drop_every is not None and conn.changes_sent >= self.drop_every:
                 break
             if len(out) >= 256:

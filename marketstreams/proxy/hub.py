@@ -50,6 +50,7 @@ __all__ = ["BookState", "Client", "ClientLimits", "Hub"]
 logger = logging.getLogger("marketstreams.proxy")
 
 RECENT_TRADES: Final = 50  # trades a new subscriber gets with its snapshot
+_UPDATE_PREFIX: Final = b'{"type":"update","conflated":0,'
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +89,7 @@ class BookState:
         "id",
         "id_json",
         "kind",
+        "last_update",
         "market",
         "received",
         "recent",
@@ -109,6 +111,7 @@ class BookState:
         self.depth = depth
         self.version = 0
         self.received: float | None = None  # wall-clock time of the last update here
+        self.last_update = time.monotonic()
         self.valid = bool(book.is_valid)
         self.stale = bool(getattr(book, "stale", False))
         self.subscribers: set[Client] = set()
@@ -270,49 +273,57 @@ class Client:
         """Everything pending as one frame (a JSON array), or None when nothing is."""
         if not (self.pending or self.control or self.keyed):
             return None
-        parts: list[bytes] = []
-        if self.control:
-            parts.extend(self.control)
-            self.control.clear()
-        if self.keyed:
-            parts.extend(self.keyed.values())
-            self.keyed.clear()
+        # Pieces joined once at the end: each book's state is copied once into the frame.
+        pieces: list[bytes] = []
+        add = pieces.append
+        messages = 0
+        for message in self.control:
+            add(message)
+            add(b",")
+        messages += len(self.control)
+        self.control.clear()
+        for message in self.keyed.values():
+            add(message)
+            add(b",")
+        messages += len(self.keyed)
+        self.keyed.clear()
         stats = self.stats
         if self.pending:
             books = self._hub.books
             snapshots = self.snapshots
+            trades_pending = self.trades
             for name, merged in self.pending.items():
                 state = books.get(name)
                 if state is None:
                     continue
-                trades = self.trades.pop(name, None)
+                trades = trades_pending.pop(name, None) if trades_pending else None
                 if trades:
-                    dropped = self.dropped.pop(name, 0)
-                    parts.append(
-                        b'{"type":"trades","book":'
-                        + state.id_json
-                        + b',"dropped":'
-                        + str(dropped).encode()
-                        + b',"trades":['
-                        + b",".join(trades)
-                        + b"]}"
-                    )
+                    add(b'{"type":"trades","book":')
+                    add(state.id_json)
+                    add(b',"dropped":%d,"trades":[' % self.dropped.pop(name, 0))
+                    add(b",".join(trades))
+                    add(b"]},")
                     stats.trades += len(trades)
-                kind = b"snapshot" if name in snapshots else b"update"
-                parts.append(
-                    b'{"type":"'
-                    + kind
-                    + b'","conflated":'
-                    + str(merged).encode()
-                    + b","
-                    + state.body()
-                )
+                    messages += 1
+                if name in snapshots:
+                    add(b'{"type":"snapshot","conflated":%d,' % merged)
+                elif merged:
+                    add(b'{"type":"update","conflated":%d,' % merged)
+                else:
+                    add(_UPDATE_PREFIX)
+                add(state.body())
+                add(b",")
+                messages += 1
                 stats.deliveries += 1
             self.pending.clear()
             snapshots.clear()
-        frame = b"[" + b",".join(parts) + b"]"
+        if not pieces:  # only books that have gone since
+            self.pending_since = None
+            return None
+        pieces[-1] = b"]"  # the last separator closes the array
+        frame = b"[" + b"".join(pieces)
         stats.frames += 1
-        stats.messages += len(parts)
+        stats.messages += messages
         stats.bytes += len(frame)
         if self.pending_since is not None:
             self._hub.queue_delay.observe(now - self.pending_since)
@@ -336,7 +347,8 @@ class Client:
             return
         self.closed = True
         self.close_reason = reason
-        logger.warning("proxy: disconnecting client %d (%s): %s", self.id, self.peer, detail)
+        level = logging.WARNING if reason == "slow" else logging.INFO
+        logger.log(level, "proxy: disconnecting client %d (%s): %s", self.id, self.peer, detail)
         self.wakeup.set()
         try:
             self.abort()
@@ -377,7 +389,7 @@ class _Venue:
             "feeds": feeds,
             "connected": connected,
             "reconnects": sum(f.stats.reconnects for f in self.feeds),
-            "books": self.books,
+            "book_count": self.books,
             "updates": self.counters.updates,
             "updates_per_second": round(self.counters.rate.per_second, 2),
         }
@@ -387,14 +399,24 @@ class Hub:
     """Books in (as an Updater hook), per-client conflating queues out. See the module docstring.
 
     ``depth`` is the number of levels a side (or back/lay prices a runner) in book messages.
+    A book whose status is ``CLOSED`` (a settled Betfair market) is dropped
+    ``evict_closed_after`` seconds after its last update, so that a proxy streaming a whole
+    day's markets keeps flat memory; it leaves the ``books`` list and its subscribers'
+    subscriptions.
     """
 
     def __init__(
-        self, depth: int = 20, limits: ClientLimits | None = None, feeds: Iterable[Feed] = ()
+        self,
+        depth: int = 20,
+        limits: ClientLimits | None = None,
+        feeds: Iterable[Feed] = (),
+        *,
+        evict_closed_after: float = 600.0,
     ) -> None:
         if depth < 1:
             raise ValueError("depth must be at least 1")
         self.depth = depth
+        self.evict_closed_after = evict_closed_after
         self.limits = limits or ClientLimits()
         self.books: dict[str, BookState] = {}
         self._by_key: dict[tuple[str, str], BookState] = {}
@@ -431,6 +453,8 @@ class Hub:
             state = self._new_book(book)
         state.book = book
         state.version += 1
+        now = time.monotonic()
+        state.last_update = now
         counters = state.venue_counters
         counters.updates += 1
         received = getattr(book, "received", None) or time.time()
@@ -438,7 +462,6 @@ class Hub:
         ts = book.timestamp if state.kind == "orderbook" else getattr(book, "publish_time", None)
         if ts:
             counters.lag.observe(max(0.0, received - ts / 1000.0))
-        now = time.monotonic()
         valid = bool(book.is_valid)
         stale = bool(getattr(book, "stale", False))
         resnapshot = valid and not state.valid
@@ -627,6 +650,7 @@ class Hub:
                 message = encode({"type": "venue", **state})
                 for client in self.clients.values():
                     client.push(f"venue:{venue.name}", message, now)
+        self._evict_closed(now)
         limits = self.limits
         for client in list(self.clients.values()):
             since = client.waiting_since()
@@ -642,6 +666,23 @@ class Hub:
                 client.cut(
                     "slow", f"{buffered} bytes unsent (limit {limits.max_buffer_bytes} bytes)"
                 )
+
+    def _evict_closed(self, now: float) -> None:
+        gone = [
+            state
+            for state in self.books.values()
+            if getattr(state.book, "status", None) == "CLOSED"
+            and now - state.last_update > self.evict_closed_after
+        ]
+        for state in gone:
+            del self.books[state.id]
+            del self._by_key[(state.venue, state.market)]
+            self.venues[state.venue].books -= 1
+            for client in state.subscribers:
+                client.forget(state.id)
+            logger.info("proxy: dropped closed book %s", state.id)
+        if gone:
+            self._books_changed(now)
 
     def totals(self) -> ClientCounters:
         """Counters of every client, past and present."""

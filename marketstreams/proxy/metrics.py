@@ -194,7 +194,7 @@ def prometheus_text(snapshot: dict[str, Any]) -> str:
             v["updates_per_second"],
             lab,
         )
-        w.metric("books", "gauge", "Books known.", v["books"], lab)
+        w.metric("books", "gauge", "Books known.", v["book_count"], lab)
         w.metric("feeds", "gauge", "Feeds (venue connections) configured.", v["feeds"], lab)
         w.metric("feeds_connected", "gauge", "Feeds connected now.", v["connected"], lab)
         w.metric("reconnects_total", "counter", "Feed reconnections.", v["reconnects"], lab)

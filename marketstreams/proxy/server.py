@@ -55,7 +55,8 @@ class Proxy:
     in constant time and never logged. ``app``: also serve the viewer at ``/``. ``limits``: what
     a client may cost before it is cut off. ``heartbeat``: seconds between websocket pings (a
     client that does not answer is closed). ``compress``: permessage-deflate when the client
-    offers it (saves bandwidth, costs CPU per client).
+    offers it (saves bandwidth, costs CPU per client). ``evict_closed_after``: seconds after
+    which a closed market (Betfair) leaves the book list.
     """
 
     def __init__(
@@ -72,11 +73,12 @@ class Proxy:
         compress: bool = False,
         max_clients: int = 10_000,
         tick: float = 0.5,
+        evict_closed_after: float = 600.0,
     ) -> None:
         self.updater = updater
         self.host = host
         self._port = port
-        self.hub = Hub(depth, limits, updater.feeds)
+        self.hub = Hub(depth, limits, updater.feeds, evict_closed_after=evict_closed_after)
         self.hook = updater.add_hook(Hook(self.hub.on_update, name="proxy"))
         if isinstance(token, str):
             token = Secret(token) if token else None
@@ -190,9 +192,11 @@ class Proxy:
                 logger.exception("proxy: tick failed")
 
     async def _on_shutdown(self, app: web.Application) -> None:
-        for ws in list(self._sockets):
+        async def close(ws: web.WebSocketResponse) -> None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(ws.close(code=1001, message=b"server shutdown"), 1.0)
+
+        await asyncio.gather(*(close(ws) for ws in list(self._sockets)))
 
     # -- auth ----------------------------------------------------------------------------------
 

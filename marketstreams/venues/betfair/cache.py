@@ -155,20 +155,12 @@ class MarketCache:
                                 if k == "id":
                                     continue
                                 if k == "atb":
-                                    # zero sizes stay in the dict (filtered when read), so the
-                                    # key set only grows and a length check finds new prices
-                                    d = r._atb
-                                    n = len(d)
-                                    d.update(x)
-                                    if len(d) != n:
-                                        r._atb_keys = None
+                                    # zero sizes stay in the dict (filtered when read): the key
+                                    # set only grows, so the sorted keys are checked by length
+                                    r._atb.update(x)
                                     r._atb_list = None
                                 elif k == "atl":
-                                    d = r._atl
-                                    n = len(d)
-                                    d.update(x)
-                                    if len(d) != n:
-                                        r._atl_keys = None
+                                    r._atl.update(x)
                                     r._atl_list = None
                                 elif k == "trd":
                                     td = r._trd
@@ -190,6 +182,7 @@ class MarketCache:
                                     r.sp_far = x if x.__class__ is not str else float(x)
                                 elif k == "batb":
                                     ld = r._batb
+                                    r._atb_list = None
                                     for e in x:
                                         if e[2]:
                                             ld[e[0]] = e
@@ -197,6 +190,7 @@ class MarketCache:
                                             ld.pop(e[0], None)
                                 elif k == "batl":
                                     ld = r._batl
+                                    r._atl_list = None
                                     for e in x:
                                         if e[2]:
                                             ld[e[0]] = e
@@ -204,6 +198,7 @@ class MarketCache:
                                             ld.pop(e[0], None)
                                 elif k == "bdatb":
                                     ld = r._bdatb
+                                    r._atb_list = None
                                     for e in x:
                                         if e[2]:
                                             ld[e[0]] = e
@@ -211,6 +206,7 @@ class MarketCache:
                                             ld.pop(e[0], None)
                                 elif k == "bdatl":
                                     ld = r._bdatl
+                                    r._atl_list = None
                                     for e in x:
                                         if e[2]:
                                             ld[e[0]] = e

@@ -66,6 +66,10 @@ DEFAULT_HOST = "stream-api.betfair.com"
 DEFAULT_PORT = 443
 _READ_SIZE = 256 * 1024
 
+# what a connection hands to ``updates()``: changed books, and the indexes of those that were
+# replaced by an image (None when none were)
+_Batch = tuple[list[Any], set[int] | None]
+
 
 class Feed:
     """A Betfair Exchange Stream API feed (see the module docstring).
@@ -167,7 +171,7 @@ class Feed:
 
     async def updates(self) -> AsyncIterator[Update]:
         """Updates from every subscription until cancelled or a fatal error is raised."""
-        queue: asyncio.Queue[list[Update] | BaseException] = asyncio.Queue(self._queue_size)
+        queue: asyncio.Queue[_Batch | BaseException] = asyncio.Queue(self._queue_size)
         tasks = [
             asyncio.create_task(self._run(i, queue), name=f"betfair-{s.kind}-{i}")
             for i, s in enumerate(self.subscriptions)
@@ -177,8 +181,15 @@ class Feed:
                 item = await queue.get()
                 if isinstance(item, BaseException):
                     raise item
-                for update in item:
-                    yield update
+                # Updates are made as they are handed out: short-lived objects keep the
+                # garbage collector's work small at tens of thousands of updates a second.
+                books, snapshots = item
+                if snapshots:
+                    for i, book in enumerate(books):
+                        yield Update(book, [], i in snapshots)
+                else:
+                    for book in books:
+                        yield Update(book)
         finally:
             for task in tasks:
                 task.cancel()
@@ -191,7 +202,7 @@ class Feed:
 
     # -- one subscription, reconnecting -------------------------------------------------
 
-    async def _run(self, index: int, queue: asyncio.Queue[list[Update] | BaseException]) -> None:
+    async def _run(self, index: int, queue: asyncio.Queue[_Batch | BaseException]) -> None:
         state = self.states[index]
         cache = self.caches[index]
         backoff = self._backoff()
@@ -231,7 +242,7 @@ class Feed:
             self.stats.connected = False
             invalid = cache.invalidate(reason)
             if invalid:
-                await queue.put([Update(book) for book in invalid])
+                await queue.put((invalid, None))
             delay = backoff.next_delay()
             logger.warning(
                 "betfair %s stream lost (%s); reconnecting in %.2fs",
@@ -264,7 +275,7 @@ class Feed:
         self,
         state: SubscriptionState,
         cache: MarketCache | OrderCache,
-        queue: asyncio.Queue[list[Update] | BaseException],
+        queue: asyncio.Queue[_Batch | BaseException],
         backoff: Backoff,
     ) -> None:
         if self._login is not None and self._login._token is None:
@@ -309,13 +320,13 @@ class Feed:
                 if not data:
                     raise ConnectionLostError("connection closed by Betfair")
                 missed = 0
-                updates = self._apply(protocol.events(data), state, cache, backoff)
+                batch = self._apply(protocol.events(data), state, cache, backoff)
                 out = protocol.data_to_send()
                 if out:
                     writer.write(out)
-                if updates:
-                    stats.updates += len(updates)
-                    await queue.put(updates)
+                if batch is not None:
+                    stats.updates += len(batch[0])
+                    await queue.put(batch)
         finally:
             writer.close()
             with contextlib.suppress(Exception):
@@ -328,8 +339,9 @@ class Feed:
         state: SubscriptionState,
         cache: MarketCache | OrderCache,
         backoff: Backoff,
-    ) -> list[Update]:
-        updates: list[Update] = []
+    ) -> _Batch | None:
+        books: list[Any] = []
+        snapshots: set[int] | None = None
         stats = self.stats
         for event in events:
             if event.__class__ is Change:
@@ -337,31 +349,33 @@ class Feed:
                 ct = event.change_type
                 before = cache.changes
                 try:
-                    books: list[Any] = cache(event.message)
+                    changed: list[Any] = cache(event.message)
                 except MalformedFrameError as exc:
                     stats.malformed += 1
                     logger.warning("skipped a change message: %s", exc)
                     continue
-                if ct == "SUB_IMAGE":
-                    state.changes = 0  # a new stream starts with its image
-                state.changes += cache.changes - before
                 if ct is None:
-                    updates.extend([Update(book) for book in books])
+                    state.changes += cache.changes - before
+                    books.extend(changed)
                     continue
                 if ct == "SUB_IMAGE":
-                    for book in books:
+                    state.changes = cache.changes - before  # a new stream starts with its image
+                    if snapshots is None:
+                        snapshots = set()
+                    for book in changed:
                         if not book.is_valid:
                             book.mark_valid()
-                    updates.extend([Update(book, [], True) for book in books])
+                        snapshots.add(len(books))
+                        books.append(book)
                     backoff.reset()
                 elif ct == "RESUB_DELTA":
-                    changed = set(map(id, books))
-                    revalid = [b for b in cache.mark_valid() if id(b) not in changed]
-                    updates.extend([Update(book) for book in books])
-                    updates.extend([Update(book) for book in revalid])
+                    state.changes += cache.changes - before
+                    seen = set(map(id, changed))
+                    books.extend(changed)
+                    books.extend(b for b in cache.mark_valid() if id(b) not in seen)
                     backoff.reset()
                 else:
-                    updates.extend([Update(book) for book in books])  # 503 stale changes
+                    books.extend(changed)  # heartbeats: only books whose stale flag changed
             elif isinstance(event, Authenticated):
                 if event.connections_available is not None and event.connections_available < 1:
                     logger.warning("betfair reports no further stream connections available")
@@ -370,4 +384,6 @@ class Feed:
             elif isinstance(event, StatusFailure):
                 stats.errors += 1
                 logger.warning("betfair status failure: %s", event.error)
-        return updates
+        if not books:
+            return None
+        return books, snapshots

@@ -104,9 +104,11 @@ class RunnerBook:
 
     __slots__ = (
         "_atb",
+        "_atb_full",
         "_atb_keys",
         "_atb_list",
         "_atl",
+        "_atl_full",
         "_atl_keys",
         "_atl_list",
         "_batb",
@@ -162,6 +164,8 @@ class RunnerBook:
         self._atl_keys: list[float] | None = None
         self._atb_list: list[PriceSize] | None = None
         self._atl_list: list[PriceSize] | None = None
+        self._atb_full = False
+        self._atl_full = False
         self._trd_total: float | None = None
 
     # -- ladders ------------------------------------------------------------------------------
@@ -171,61 +175,74 @@ class RunnerBook:
         """True once the stream carried the full-depth ``atb``/``atl`` ladders for this runner."""
         return bool(self._atb or self._atl)
 
+    # Zero sizes stay in the raw ladders, so their key sets only grow (until an image resets
+    # them): sorted keys of the same length as the ladder are still the ladder's keys.
     def _back_keys(self) -> list[float]:
         keys = self._atb_keys
-        if keys is None:
+        if keys is None or len(keys) != len(self._atb):
             keys = self._atb_keys = sorted(self._atb, reverse=True)
         return keys
 
     def _lay_keys(self) -> list[float]:
         keys = self._atl_keys
-        if keys is None:
+        if keys is None or len(keys) != len(self._atl):
             keys = self._atl_keys = sorted(self._atl)
         return keys
 
+    # ``_atb_list`` / ``_atl_list`` cache what was last handed out until the runner's offers
+    # change (the cache sets them to None); ``_atb_full`` / ``_atl_full`` say whether that is the
+    # whole ladder or only its best levels (what best_back(n) needed).
     @property
     def available_to_back(self) -> list[PriceSize]:
         """Back offers as ``(price, size)``, highest price first (see the class docstring)."""
-        if self.full_depth:
-            cached = self._atb_list
-            if cached is None:
+        cached = self._atb_list
+        if cached is None or not self._atb_full:
+            if self._atb or self._atl:
                 atb = self._atb
-                cached = self._atb_list = [(p, s) for p in self._back_keys() if (s := atb[p])]
-            return cached
-        if self._batb:
-            return _by_level(self._batb)
-        return _by_level(self._bdatb)
+                cached = [(p, s) for p in self._back_keys() if (s := atb[p])]
+            else:
+                cached = _by_level(self._batb) if self._batb else _by_level(self._bdatb)
+            self._atb_list = cached
+            self._atb_full = True
+        return cached
 
     @property
     def available_to_lay(self) -> list[PriceSize]:
         """Lay offers as ``(price, size)``, lowest price first (see the class docstring)."""
-        if self.full_depth:
-            cached = self._atl_list
-            if cached is None:
+        cached = self._atl_list
+        if cached is None or not self._atl_full:
+            if self._atb or self._atl:
                 atl = self._atl
-                cached = self._atl_list = [(p, s) for p in self._lay_keys() if (s := atl[p])]
-            return cached
-        if self._batl:
-            return _by_level(self._batl)
-        return _by_level(self._bdatl)
+                cached = [(p, s) for p in self._lay_keys() if (s := atl[p])]
+            else:
+                cached = _by_level(self._batl) if self._batl else _by_level(self._bdatl)
+            self._atl_list = cached
+            self._atl_full = True
+        return cached
 
     def best_back(self, n: int = 1) -> list[PriceSize]:
-        """The best ``n`` back offers, highest price first (reads only what it needs)."""
-        if self.full_depth:
-            cached = self._atb_list
-            if cached is not None:
-                return cached[:n]
-            return _first(self._atb, self._back_keys(), n)
-        return self.available_to_back[:n]
+        """The best ``n`` back offers, highest price first; reads only the levels it needs."""
+        cached = self._atb_list
+        if cached is not None and (self._atb_full or len(cached) >= n):
+            return cached[:n]
+        if not (self._atb or self._atl):
+            return self.available_to_back[:n]
+        cached = _first(self._atb, self._back_keys(), n)
+        self._atb_list = cached
+        self._atb_full = len(cached) < n
+        return cached
 
     def best_lay(self, n: int = 1) -> list[PriceSize]:
-        """The best ``n`` lay offers, lowest price first (reads only what it needs)."""
-        if self.full_depth:
-            cached = self._atl_list
-            if cached is not None:
-                return cached[:n]
-            return _first(self._atl, self._lay_keys(), n)
-        return self.available_to_lay[:n]
+        """The best ``n`` lay offers, lowest price first; reads only the levels it needs."""
+        cached = self._atl_list
+        if cached is not None and (self._atl_full or len(cached) >= n):
+            return cached[:n]
+        if not (self._atb or self._atl):
+            return self.available_to_lay[:n]
+        cached = _first(self._atl, self._lay_keys(), n)
+        self._atl_list = cached
+        self._atl_full = len(cached) < n
+        return cached
 
     @property
     def best_available_to_back(self) -> list[PriceSize]:

@@ -25,7 +25,7 @@ import itertools
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -124,12 +124,12 @@ class Subscribed:
     resumed: bool
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
+class Change(NamedTuple):
     """A complete change message (segments joined), already accounted in the clocks.
 
     ``change_type`` is ``ct``: ``"SUB_IMAGE"``, ``"RESUB_DELTA"``, ``"HEARTBEAT"`` or None (a
-    delta). ``message`` is the decoded ``mcm``/``ocm`` dict, ready for a cache.
+    delta). ``message`` is the decoded ``mcm``/``ocm`` dict, ready for a cache. (A named tuple:
+    one is made per message, and tuples are the cheapest objects to make.)
     """
 
     message: dict[str, Any]
@@ -286,6 +286,8 @@ class StreamProtocol:
             return
         loads = orjson.loads
         change_op = self._change_op
+        state = self.state
+        phase_streaming = self.phase == _STREAMING
         for line in lines:
             self.messages += 1
             try:
@@ -296,7 +298,21 @@ class StreamProtocol:
                 raise MalformedFrameError("stream line is not a JSON object", line)
             op = message.get("op")
             if op == change_op:
+                # fast path for a plain delta on a streaming subscription: only clk moves
+                if (
+                    phase_streaming
+                    and message.get("id") == state.id
+                    and "ct" not in message
+                    and "segmentType" not in message
+                    and "initialClk" not in message
+                ):
+                    clk = message.get("clk")
+                    if clk is not None:
+                        state.clk = clk
+                    yield Change(message, None)
+                    continue
                 event = self._on_change(message)
+                phase_streaming = self.phase == _STREAMING
                 if event is not None:
                     yield event
                 continue
@@ -307,6 +323,7 @@ class StreamProtocol:
                 self._on_connection(message, events)
             else:
                 logger.debug("ignoring op %r", op)
+            phase_streaming = self.phase == _STREAMING
             yield from events
 
     def receive_message(self, message: dict[str, Any]) -> list[Event]:

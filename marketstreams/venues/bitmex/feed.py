@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import AsyncIterator, Iterable
 from typing import Any, Literal
 
 import aiohttp
+import orjson
 
 from ...book import OrderBook
 from ...exceptions import (
@@ -27,6 +29,8 @@ from ...exceptions import (
 )
 from ...feed import FeedStats
 from ...models import Update
+from ...recording.format import Header, Kind, Record, public_endpoint
+from ...recording.writer import Channel, Recorder
 from ...secret import Secret
 from ...transport.backoff import Backoff
 from .parse import url_path
@@ -88,6 +92,8 @@ class Connection:
         self._session = session
         self._ws: WebSocket | None = None
         self.pings = 0
+        #: where every frame and connection event goes when recording (set by the feed)
+        self.recording: Channel | None = None
 
     @property
     def websocket(self) -> WebSocket | None:
@@ -101,8 +107,14 @@ class Connection:
         frames = self.protocol.data_to_send()
         if ws is None or ws.closed:
             return
+        channel = self.recording
         for frame in frames:
             await ws.send_str(frame)
+            if channel is not None:
+                if frame.startswith(_AUTH_PREFIX):  # key and signature are never recorded
+                    channel.withheld(time.time(), {"op": "authKeyExpires"})
+                else:
+                    channel.sent(time.time(), frame)
 
     async def events(self) -> AsyncIterator[Any]:
         """Connect and yield protocol events (updates included) until cancelled."""
@@ -115,6 +127,7 @@ class Connection:
         try:
             while True:
                 reason = "closed"
+                counter: str | None = None
                 try:
                     async with session.ws_connect(
                         self.url,
@@ -127,22 +140,24 @@ class Connection:
                         self._connected(ws)
                         async for event in self._read(ws):
                             yield event
-                except (AuthenticationError, SubscriptionError, ConfigurationError):
+                except (AuthenticationError, SubscriptionError, ConfigurationError) as exc:
+                    if self.recording is not None:
+                        self.recording.disconnected(
+                            time.time(), str(exc), error=type(exc).__name__, fatal=True
+                        )
                     raise
-                except (
-                    aiohttp.ClientError,
-                    OSError,
-                    TimeoutError,
-                    ConnectionLostError,
-                    MalformedFrameError,
-                    FrameTooLargeError,
-                ) as exc:
+                except _RETRIED as exc:
                     reason = str(exc) or type(exc).__name__
+                    counter = "silences" if isinstance(exc, _Silence) else None
                     logger.warning("connection to %s lost: %s", self.url, reason)
+                    if self.recording is not None:
+                        self.recording.disconnected(
+                            time.time(), reason, error=type(exc).__name__, counter=counter
+                        )
                 finally:
                     self._ws = None
                     self.stats.connected = False
-                for update in self.protocol.connection_lost(reason):
+                for update in self._on_lost(reason, counter):
                     yield update
                 delay = self.backoff.next_delay()
                 logger.info("reconnecting to %s in %.2f s", self.url, delay)
@@ -156,20 +171,18 @@ class Connection:
                 await session.close()
 
     def _connected(self, ws: WebSocket) -> None:
-        stats = self.stats
-        if stats.connects:
-            stats.reconnects += 1
-        stats.connects += 1
-        stats.connected = True
         self._ws = ws
         logger.info("connected to %s", self.url)
-        self.protocol.connection_made(time.time())
+        now = time.time()
+        if self.recording is not None:
+            self.recording.connected(now)
+        self._on_connect(now)
 
     async def _read(self, ws: WebSocket) -> AsyncIterator[Any]:
         await self.flush()
         protocol = self.protocol
-        stats = self.stats
-        counters = protocol.counters
+        channel = self.recording
+        on_frame = self._on_frame
         text = aiohttp.WSMsgType.TEXT
         binary = aiohttp.WSMsgType.BINARY
         while True:
@@ -179,11 +192,12 @@ class Connection:
                 # Silence: ask for a pong; anything arriving in time proves the line alive.
                 self.pings += 1
                 await ws.send_str("ping")
+                if channel is not None:
+                    channel.sent(time.time(), "ping")
                 try:
                     msg = await ws.receive(timeout=self.pong_timeout)
                 except TimeoutError:
-                    stats.silences += 1
-                    raise ConnectionLostError(
+                    raise _Silence(
                         f"silent for {self.ping_interval + self.pong_timeout:g} s (no pong)"
                     ) from None
             kind = msg.type
@@ -197,24 +211,54 @@ class Connection:
                         raise FrameTooLargeError(str(exc))
                     raise ConnectionLostError(f"websocket error: {exc!r}")
                 raise ConnectionLostError(f"closed by the server (code {ws.close_code})")
-            stats.messages += 1
-            try:
-                events = protocol.receive(msg.data, time.time())
-            except MalformedFrameError as exc:
-                # The frame may have carried book rows: resynchronise from fresh partials.
-                stats.malformed += 1
-                raise MalformedFrameError("unusable frame, resynchronising", exc.frame) from None
-            for event in events:
-                if type(event) is Update:
-                    stats.updates += 1
-                    if event.snapshot:
-                        self.backoff.reset()  # the connection has proved healthy
-                else:
-                    self._control(event)
+            now = time.time()
+            data = msg.data
+            if channel is not None:
+                channel.received(now, data)
+            for event in on_frame(data, now):
                 yield event
-            stats.skipped = counters.discarded_rows + counters.unknown_keys
             if protocol.has_data_to_send:
                 await self.flush()
+
+    # -- what the live loop and the replay of a recording share (no I/O) ------------------------
+
+    def _on_connect(self, now: float) -> None:
+        stats = self.stats
+        if stats.connects:
+            stats.reconnects += 1
+        stats.connects += 1
+        stats.connected = True
+        self.protocol.connection_made(now)
+
+    def _on_frame(self, data: str | bytes, now: float) -> list[Any]:
+        """Apply one frame received at ``now``; its events. Raises MalformedFrameError for a
+        frame that cannot be applied (the feed resynchronises) and AuthenticationError."""
+        stats = self.stats
+        stats.messages += 1
+        protocol = self.protocol
+        try:
+            events = protocol.receive(data, now)
+        except MalformedFrameError as exc:
+            # The frame may have carried book rows: resynchronise from fresh partials.
+            stats.malformed += 1
+            raise MalformedFrameError("unusable frame, resynchronising", exc.frame) from None
+        for event in events:
+            if type(event) is Update:
+                stats.updates += 1
+                if event.snapshot:
+                    self.backoff.reset()  # the connection has proved healthy
+            else:
+                self._control(event)
+        counters = protocol.counters
+        stats.skipped = counters.discarded_rows + counters.unknown_keys
+        return events
+
+    def _on_lost(self, reason: str, counter: str | None) -> list[Update]:
+        """The connection is gone: the updates telling hooks which books became invalid."""
+        self.stats.connected = False
+        if counter == "silences":
+            self.stats.silences += 1
+        return self.protocol.connection_lost(reason)
 
     def _control(self, event: Any) -> None:
         if isinstance(event, AuthenticationFailed):
@@ -274,6 +318,7 @@ class Feed:
         auth_expiry: float = 60.0,
         backoff: Backoff | None = None,
         session: aiohttp.ClientSession | None = None,
+        record: Recorder | str | os.PathLike[str] | None = None,
     ) -> None:
         topic_list = [topics] if isinstance(topics, str) else list(topics)
         if not topic_list:
@@ -301,6 +346,11 @@ class Feed:
             backoff=backoff,
             session=session,
         )
+        self.record = record
+        secret = api_secret.value if isinstance(api_secret, Secret) else api_secret
+        self._secrets = [api_key, secret]
+        self._replay_down = False  # replaying: the recorded connection is gone
+        self._replay_lost = False  # replaying: a frame ended it; skip its disconnect record
 
     def __repr__(self) -> str:
         auth = " authenticated" if self.protocol.has_credentials else ""
@@ -327,10 +377,140 @@ class Feed:
 
     async def updates(self) -> AsyncIterator[Update]:
         """Book updates, across reconnects, until cancelled (see the class docstring)."""
-        async for event in self.connection.events():
-            if type(event) is Update:
-                yield event
-            elif isinstance(event, SubscriptionFailed) and event.op == "subscribe":
-                raise SubscriptionError(
-                    str(event.status or "subscribe"), f"{event.topic}: {event.error}"
-                )
+        channel, owned = self._recording()
+        self.connection.recording = channel
+        try:
+            async for event in self.connection.events():
+                if type(event) is Update:
+                    yield event
+                elif isinstance(event, SubscriptionFailed) and event.op == "subscribe":
+                    error = _subscription_error(event)
+                    if channel is not None:
+                        channel.disconnected(
+                            time.time(), str(error), error=type(error).__name__, fatal=True
+                        )
+                    raise error
+        finally:
+            self.connection.recording = None
+            if channel is not None:
+                channel.close()
+            if owned is not None:
+                owned.close()
+
+    # -- recording and replay ---------------------------------------------------------------------
+
+    def _recording(self) -> tuple[Channel | None, Recorder | None]:
+        record = self.record
+        if record is None:
+            return None, None
+        owned = None
+        if not isinstance(record, Recorder):
+            record = owned = Recorder(record)
+        topics = self.topics
+        channel = record.channel(
+            self.venue,
+            self.url,
+            topics,
+            feed={
+                "topics": topics,
+                "url": public_endpoint(self.url),
+                "authenticated": self.protocol.has_credentials,
+            },
+            secrets=self._secrets,
+            redact=_redact_auth_echo if self.protocol.has_credentials else None,
+        )
+        return channel, owned
+
+    @classmethod
+    def from_recording(cls, header: Header) -> Feed:
+        """A feed that replays a recording made by a ``bitmex.Feed`` (see :meth:`replay_record`)."""
+        info = header.feed
+        topics = info.get("topics") or header.subscriptions
+        if not topics or not all(isinstance(t, str) for t in topics):
+            raise ConfigurationError("the recording does not name its BitMEX topics")
+        return cls(topics, url=str(info.get("url") or header.endpoint or DEFAULT_URL))
+
+    def replay_record(self, record: Record) -> list[Update]:
+        """Apply one recorded record exactly as the live feed applied the event it records:
+        frames through the same :class:`BitmexProtocol`, connection losses as they happened.
+        Raises what the live feed raised (refused credentials or topics)."""
+        kind = record.kind
+        connection = self.connection
+        if kind in Kind.received:
+            if self._replay_down:  # the live feed read nothing more from that connection
+                return []
+            try:
+                events = connection._on_frame(record.data, record.time)
+            except (AuthenticationError, SubscriptionError, ConfigurationError):
+                raise
+            except _RETRIED as exc:
+                self._replay_down = self._replay_lost = True
+                return connection._on_lost(str(exc) or type(exc).__name__, None)
+            finally:
+                self.protocol.data_to_send()  # what the live feed sent is in the recording
+            out: list[Update] = []
+            for event in events:
+                if type(event) is Update:
+                    out.append(event)
+                elif isinstance(event, SubscriptionFailed) and event.op == "subscribe":
+                    raise _subscription_error(event)
+            return out
+        if kind == Kind.CONNECTED:
+            self._replay_down = self._replay_lost = False
+            connection._on_connect(record.time)
+            self.protocol.data_to_send()
+            return []
+        if kind == Kind.DISCONNECTED:
+            if self._replay_lost:  # already replayed from the frame that caused it
+                self._replay_lost = False
+                return []
+            info = record.info()
+            if info.get("fatal"):
+                return []
+            self._replay_down = True
+            counter = info.get("counter")
+            return connection._on_lost(
+                str(info.get("reason", "closed")), counter if isinstance(counter, str) else None
+            )
+        if kind == Kind.LOST and not self._replay_down:
+            # The recorder dropped frames here: the books cannot be trusted past this point.
+            self._replay_down = True
+            frames = record.info().get("frames")
+            return connection._on_lost(f"the recording lost {frames} frame(s)", None)
+        return []
+
+
+class _Silence(ConnectionLostError):
+    """Nothing came back, not even a pong."""
+
+
+# Errors after which the connection is replaced (the replay of a recording does the same).
+_RETRIED = (
+    aiohttp.ClientError,
+    OSError,
+    TimeoutError,
+    ConnectionLostError,
+    MalformedFrameError,
+    FrameTooLargeError,
+)
+_AUTH_PREFIX = '{"op":"authKey'
+
+
+def _subscription_error(event: SubscriptionFailed) -> SubscriptionError:
+    return SubscriptionError(str(event.status or "subscribe"), f"{event.topic}: {event.error}")
+
+
+def _redact_auth_echo(kind: str, payload: bytes) -> bytes:
+    """BitMEX echoes ``authKeyExpires`` (key, expiry, signature) in its answer: blank the
+    arguments before the frame is written (writer thread)."""
+    if b'"authKey' not in payload:
+        return payload
+    try:
+        msg = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return payload
+    request = msg.get("request") if isinstance(msg, dict) else None
+    if isinstance(request, dict) and str(request.get("op", "")).startswith("authKey"):
+        request["args"] = ["***"]
+        return orjson.dumps(msg)
+    return payload

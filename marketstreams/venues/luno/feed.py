@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import ssl as ssl_module
 import time
 from collections.abc import AsyncIterator
@@ -22,6 +23,8 @@ from ...exceptions import (
 )
 from ...feed import FeedStats
 from ...models import Update
+from ...recording.format import Header, Kind, Record, public_endpoint
+from ...recording.writer import Channel, Recorder
 from ...secret import Secret
 from ...transport.backoff import Backoff
 from ...transport.websocket import receive_frames
@@ -47,6 +50,11 @@ class Feed:
 
     Several pairs run side by side as several feeds in one :class:`~marketstreams.Updater`
     (Luno allows 50 stream sessions per account).
+
+    ``record`` (a :class:`~marketstreams.recording.Recorder`, or a folder for a recorder of its
+    own) records every frame received and sent, with its receive time, and every connect and
+    disconnect; the credentials frame is never written. ``marketstreams.replay`` plays such a
+    recording back through this same feed logic (see docs/recording.md).
     """
 
     venue = "luno"
@@ -64,6 +72,7 @@ class Feed:
         silence_timeout: float = 45.0,
         connect_timeout: float = 10.0,
         backoff: Backoff | None = None,
+        record: Recorder | str | os.PathLike[str] | None = None,
     ) -> None:
         if max_frame_bytes < 2 * MiB:
             raise ConfigurationError("max_frame_bytes must allow frames of at least 2 MiB")
@@ -81,7 +90,10 @@ class Feed:
         self.backoff = backoff or Backoff(initial=0.2, maximum=30.0)
         self.protocol = LunoProtocol(self.pair)
         self.stats = FeedStats()
+        self.record = record
         self._told_valid = False  # the last update yielded showed a valid book
+        self._replay_down = False  # replaying: the recorded connection is gone
+        self._replay_lost = False  # replaying: a frame ended it; skip its disconnect record
 
     @property
     def book(self) -> OrderBook:
@@ -96,63 +108,66 @@ class Feed:
         return f"<luno.Feed {self.pair} {self.endpoint} api_key={key}>"
 
     async def updates(self) -> AsyncIterator[Update]:
-        stats = self.stats
-        book = self.protocol.book
+        channel, owned = self._recording()
         timeout = aiohttp.ClientWSTimeout(ws_close=2.0)
-        async with aiohttp.ClientSession() as session:
-            while True:
-                try:
-                    async with session.ws_connect(
-                        self.endpoint,
-                        max_msg_size=self.max_frame_bytes,
-                        ssl=self.ssl,
-                        autoping=True,
-                        heartbeat=None,
-                        timeout=timeout,
-                    ) as ws:
-                        stats.connects += 1
-                        if stats.connects > 1:
-                            stats.reconnects += 1
-                        stats.connected = True
-                        logger.info("luno %s: connected to %s", self.pair, self.endpoint)
-                        secret = self._api_secret.value if self._api_secret else None
-                        await ws.send_str(self.protocol.credentials_frame(self._api_key, secret))
-                        async for update in self._session(ws):
-                            yield update
-                except (AuthenticationError, ConfigurationError):
-                    stats.errors += 1
-                    stats.connected = False
-                    raise
-                except (
-                    ConnectionLostError,
-                    ProtocolError,
-                    VenueError,
-                    aiohttp.ClientError,
-                    OSError,
-                    TimeoutError,
-                ) as exc:
-                    stats.connected = False
-                    if isinstance(exc, ConnectionLostError) and "no frame" in str(exc):
-                        stats.silences += 1
-                    elif isinstance(exc, VenueError):
-                        stats.errors += 1
-                    elif isinstance(exc, ProtocolError) and not isinstance(exc, FrameTooLargeError):
-                        stats.gaps += 1
-                    self.protocol.connection_lost(f"{type(exc).__name__}: {exc}")
-                    if self._told_valid:  # tell the hooks once that the book is out of sync
-                        self._told_valid = False
-                        yield Update(book)
-                    delay = self.backoff.next_delay()
-                    logger.warning("luno %s: %s; reconnecting in %.2f s", self.pair, exc, delay)
-                    await asyncio.sleep(delay)
+        try:
+            async with aiohttp.ClientSession() as session:
+                while True:
+                    try:
+                        async with session.ws_connect(
+                            self.endpoint,
+                            max_msg_size=self.max_frame_bytes,
+                            ssl=self.ssl,
+                            autoping=True,
+                            heartbeat=None,
+                            timeout=timeout,
+                        ) as ws:
+                            self._on_connect()
+                            logger.info("luno %s: connected to %s", self.pair, self.endpoint)
+                            secret = self._api_secret.value if self._api_secret else None
+                            credentials = self.protocol.credentials_frame(self._api_key, secret)
+                            if channel is not None:
+                                now = time.time()
+                                channel.connected(now)
+                                channel.withheld(now, {"frame": "credentials"})
+                            await ws.send_str(credentials)
+                            async for update in self._session(ws, channel):
+                                yield update
+                    except (AuthenticationError, ConfigurationError) as exc:
+                        self._on_fatal()
+                        if channel is not None:
+                            reason, _ = _loss(exc)
+                            channel.disconnected(
+                                time.time(), reason, error=type(exc).__name__, fatal=True
+                            )
+                        raise
+                    except _RETRIED as exc:
+                        reason, counter = _loss(exc)
+                        if channel is not None:
+                            channel.disconnected(
+                                time.time(), reason, error=type(exc).__name__, counter=counter
+                            )
+                        lost = self._on_lost(reason, counter)
+                        if lost is not None:  # tell the hooks once that the book is invalid
+                            yield lost
+                        delay = self.backoff.next_delay()
+                        logger.warning("luno %s: %s; reconnecting in %.2f s", self.pair, exc, delay)
+                        await asyncio.sleep(delay)
+        finally:
+            if channel is not None:
+                channel.close()
+            if owned is not None:
+                owned.close()
 
-    async def _session(self, ws: aiohttp.ClientWebSocketResponse) -> AsyncIterator[Update]:
-        stats = self.stats
-        receive = self.protocol.receive
-        book = self.protocol.book
+    async def _session(
+        self, ws: aiohttp.ClientWebSocketResponse, channel: Channel | None
+    ) -> AsyncIterator[Update]:
+        on_frame = self._on_frame
 
         async def keepalive() -> None:
             await ws.send_str('""')
+            if channel is not None:
+                channel.sent(time.time(), '""')
 
         async for frame in receive_frames(
             ws,
@@ -160,26 +175,159 @@ class Feed:
             keepalive_interval=self.keepalive_interval,
             send_keepalive=keepalive,
         ):
-            stats.messages += 1
+            now = time.time()
+            if channel is not None:
+                channel.received(now, frame)
+            update = on_frame(frame, now)
+            if update is not None:
+                yield update
+
+    # -- what the live loop and the replay of a recording share (no I/O) ------------------------
+
+    def _on_connect(self) -> None:
+        stats = self.stats
+        stats.connects += 1
+        if stats.connects > 1:
+            stats.reconnects += 1
+        stats.connected = True
+
+    def _on_frame(self, frame: str | bytes, now: float) -> Update | None:
+        """Apply one frame received at ``now``; the update for the hooks, if any. Raises what
+        :meth:`LunoProtocol.receive` raises, except for malformed frames (counted, skipped)."""
+        self.stats.messages += 1
+        try:
+            event = self.protocol.receive(frame)
+        except MalformedFrameError as exc:
+            self.stats.malformed += 1
+            logger.warning("luno %s: skipped a malformed frame: %s", self.pair, exc)
+            return None
+        if event.__class__ is Keepalive:
+            return None
+        book = self.protocol.book
+        book.received = now
+        self.stats.updates += 1
+        self._told_valid = True
+        if event.__class__ is Snapshot:
+            self.backoff.reset()
+            logger.info(
+                "luno %s: snapshot at sequence %s, %d orders",
+                self.pair,
+                book.sequence,
+                len(self.protocol.orders),
+            )
+            return Update(book, [], snapshot=True)
+        return Update(book, event.trades)  # type: ignore[union-attr]
+
+    def _on_lost(self, reason: str, counter: str | None) -> Update | None:
+        """The connection is gone (``counter``: the statistic it counts in); the update that
+        tells the hooks the book is invalid, once."""
+        stats = self.stats
+        stats.connected = False
+        if counter in _COUNTERS:
+            setattr(stats, counter, getattr(stats, counter) + 1)
+        self.protocol.connection_lost(reason)
+        if self._told_valid:
+            self._told_valid = False
+            return Update(self.protocol.book)
+        return None
+
+    def _on_fatal(self) -> None:
+        self.stats.errors += 1
+        self.stats.connected = False
+
+    # -- recording and replay ---------------------------------------------------------------------
+
+    def _recording(self) -> tuple[Channel | None, Recorder | None]:
+        record = self.record
+        if record is None:
+            return None, None
+        owned = None
+        if not isinstance(record, Recorder):
+            record = owned = Recorder(record)
+        secret = self._api_secret.value if self._api_secret else None
+        channel = record.channel(
+            self.venue,
+            self.endpoint,
+            [self.pair],
+            feed={"pair": self.pair, "url": public_endpoint(self.url)},
+            name=self.pair,
+            secrets=[self._api_key, secret],
+        )
+        return channel, owned
+
+    @classmethod
+    def from_recording(cls, header: Header) -> Feed:
+        """A feed that replays a recording made by a ``luno.Feed`` (see :meth:`replay_record`)."""
+        info = header.feed
+        pair = info.get("pair") or (header.subscriptions[0] if header.subscriptions else None)
+        if not isinstance(pair, str):
+            raise ConfigurationError("the recording does not name its Luno pair")
+        return cls(pair, url=str(info.get("url") or DEFAULT_URL))
+
+    def replay_record(self, record: Record) -> list[Update]:
+        """Apply one recorded record exactly as the live feed applied the event it records:
+        frames through the same :class:`LunoProtocol`, connection losses as they happened.
+        Raises what the live feed raised (refused credentials, an unknown pair)."""
+        kind = record.kind
+        if kind in Kind.received:
+            if self._replay_down:  # the live feed read nothing more from that connection
+                return []
             try:
-                event = receive(frame)
-            except MalformedFrameError as exc:
-                stats.malformed += 1
-                logger.warning("luno %s: skipped a malformed frame: %s", self.pair, exc)
-                continue
-            if event.__class__ is Keepalive:
-                continue
-            book.received = time.time()
-            stats.updates += 1
-            self._told_valid = True
-            if event.__class__ is Snapshot:
-                self.backoff.reset()
-                logger.info(
-                    "luno %s: snapshot at sequence %s, %d orders",
-                    self.pair,
-                    book.sequence,
-                    len(self.protocol.orders),
-                )
-                yield Update(book, [], snapshot=True)
-            else:
-                yield Update(book, event.trades)  # type: ignore[union-attr]
+                update = self._on_frame(record.data, record.time)
+            except (AuthenticationError, ConfigurationError):
+                self._on_fatal()
+                raise
+            except _RETRIED as exc:
+                self._replay_down = self._replay_lost = True
+                lost = self._on_lost(*_loss(exc))
+                return [] if lost is None else [lost]
+            return [] if update is None else [update]
+        if kind == Kind.CONNECTED:
+            self._replay_down = self._replay_lost = False
+            self._on_connect()
+            return []
+        if kind == Kind.DISCONNECTED:
+            if self._replay_lost:  # already replayed from the frame that caused it
+                self._replay_lost = False
+                return []
+            info = record.info()
+            if info.get("fatal"):
+                self._on_fatal()
+                return []
+            self._replay_down = True
+            counter = info.get("counter")
+            lost = self._on_lost(
+                str(info.get("reason", "disconnected")),
+                counter if isinstance(counter, str) else None,
+            )
+            return [] if lost is None else [lost]
+        if kind == Kind.LOST and not self._replay_down:
+            # The recorder dropped frames here: the book cannot be trusted past this point.
+            self._replay_down = True
+            lost = self._on_lost(f"the recording lost {record.info().get('frames')} frame(s)", None)
+            return [] if lost is None else [lost]
+        return []
+
+
+# Errors after which the live feed reconnects (the replay of a recording does the same).
+_RETRIED = (
+    ConnectionLostError,
+    ProtocolError,
+    VenueError,
+    aiohttp.ClientError,
+    OSError,
+    TimeoutError,
+)
+_COUNTERS = frozenset({"silences", "errors", "gaps"})
+
+
+def _loss(exc: BaseException) -> tuple[str, str | None]:
+    """The book's invalid reason and the statistic a connection loss counts in."""
+    counter = None
+    if isinstance(exc, ConnectionLostError) and "no frame" in str(exc):
+        counter = "silences"
+    elif isinstance(exc, VenueError):
+        counter = "errors"
+    elif isinstance(exc, ProtocolError) and not isinstance(exc, FrameTooLargeError):
+        counter = "gaps"
+    return f"{type(exc).__name__}: {exc}", counter

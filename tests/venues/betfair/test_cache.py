@@ -319,3 +319,14 @@ def test_null_ladders_and_malformed_entries_are_repaired_not_fatal() -> None:
     assert r.available_to_lay == [(2.5, 3), (2.6, 4)]
     assert r.best_available_to_back == []
     assert cache.repaired == 1 and cache.messages == 1 and cache.changes == 1
+
+
+def test_partial_best_reads_then_full_reads_agree() -> None:
+    cache, book = image_cache()
+    r = book.runner(11)
+    cache(fixture("mcm_UPDATE.json"))
+    assert r.best_back(1) == [(2.03, 8)]  # only the best level read
+    assert r.best_back(2) == [(2.03, 8), (2.0, 10)]  # more levels than cached: read again
+    assert r.available_to_back == [(2.03, 8), (2.0, 10), (1.99, 3)]  # the whole ladder
+    assert r.best_lay(5) == [(2.06, 4), (2.1, 1)]  # fewer than asked: the whole side
+    assert r.available_to_lay == [(2.06, 4), (2.1, 1)]

@@ -1,0 +1,591 @@
+"""The recorder: frames handed over on the live path, compressed and written by a thread.
+
+The live path only appends a tuple to a :class:`collections.deque` (thread-safe, no lock), so
+recording costs a feed well under a microsecond a frame. A background thread wakes every
+``flush_interval`` seconds (sooner when ``wake_bytes`` are waiting), encodes the records,
+removes credentials, compresses and writes them, and flushes the compressor so that everything
+up to the last flush can be read back even after a crash.
+
+Memory is bounded: when more than ``max_buffer`` bytes wait for the thread (a stuck disk), new
+frames are dropped and counted, and an ``L`` record marks the spot in the file.
+"""
+
+from __future__ import annotations
+
+import atexit
+import calendar
+import contextlib
+import logging
+import os
+import re
+import threading
+import time
+import weakref
+import zlib
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, BinaryIO, Final
+
+import orjson
+
+from ..exceptions import ConfigurationError
+from .format import Header, Kind, encode_header, encode_record, public_endpoint
+
+__all__ = ["Channel", "Recorder", "RecorderStats", "Redactor"]
+
+logger = logging.getLogger("marketstreams.recording")
+
+MiB: Final = 1024 * 1024
+_OPEN: Final = "+"
+_CLOSE: Final = "-"
+_BARRIER: Final = "|"
+_COMMIT_BYTES: Final = 4 * MiB  # compress and write at least this often within one drain
+_ERROR_LOG_EVERY: Final = 60.0
+
+#: ``redact(kind, payload) -> payload``: run in the writer thread on every record of a channel.
+Redactor = Callable[[str, bytes], bytes]
+
+_live: weakref.WeakSet[Recorder] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all() -> None:  # pragma: no cover - runs at interpreter exit
+    for recorder in list(_live):
+        with contextlib.suppress(Exception):
+            recorder.close()
+
+
+@dataclass(slots=True)
+class RecorderStats:
+    """Counters of a :class:`Recorder` (read them at any time)."""
+
+    frames: int = 0  # records accepted on the live path (frames and markers)
+    dropped: int = 0  # frames dropped because the buffer was full
+    records: int = 0  # records written
+    bytes: int = 0  # bytes written before compression
+    written: int = 0  # bytes written to disk (compressed)
+    files: int = 0  # files opened
+    errors: int = 0  # failed opens and writes (logged)
+    unwritten: int = 0  # records lost to failed opens
+
+    def as_dict(self) -> dict[str, int]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+class _Compressor:
+    """gzip (zlib), zstd or nothing, with a sync flush that keeps the file readable."""
+
+    __slots__ = ("_finish", "_flush", "compress")
+
+    def __init__(self, kind: str, level: int | None) -> None:
+        if kind == "gzip":
+            obj = zlib.compressobj(6 if level is None else level, zlib.DEFLATED, 31)
+            self.compress: Callable[[bytes], bytes] = obj.compress
+            self._flush: Callable[[], bytes] = lambda: obj.flush(zlib.Z_SYNC_FLUSH)
+            self._finish: Callable[[], bytes] = obj.flush
+        elif kind == "zstd":
+            import zstandard
+
+            zobj = zstandard.ZstdCompressor(level=3 if level is None else level).compressobj()
+            self.compress = zobj.compress
+            self._flush = lambda: zobj.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK)
+            self._finish = zobj.flush
+        else:
+            self.compress = bytes
+            self._flush = bytes
+            self._finish = bytes
+
+    def flush(self) -> bytes:
+        return self._flush()
+
+    def finish(self) -> bytes:
+        return self._finish()
+
+
+_EXTENSIONS: Final = {"gzip": ".gz", "zstd": ".zst", "none": ""}
+_SLUG: Final = re.compile(r"[^A-Za-z0-9._+-]+")
+
+
+def _slug(text: str, limit: int = 60) -> str:
+    slug = _SLUG.sub("_", text).strip("._") or "stream"
+    return slug[:limit]
+
+
+class _File:
+    """Writer-thread state of one channel: its current part and what goes into it."""
+
+    __slots__ = (
+        "broken_until",
+        "bytes",
+        "chunks",
+        "comp",
+        "day_end",
+        "dirty",
+        "fh",
+        "header",
+        "last_ts",
+        "name",
+        "opened",
+        "path",
+        "pending",
+        "redact",
+        "secrets",
+    )
+
+    def __init__(self, header: Header, name: str, secrets: list[bytes], redact: Redactor | None):
+        self.header = header
+        self.name = name
+        self.secrets = secrets
+        self.redact = redact
+        self.fh: BinaryIO | None = None
+        self.comp: _Compressor | None = None
+        self.path: Path | None = None
+        self.day_end = 0.0
+        self.opened = 0.0
+        self.last_ts = 0.0
+        self.bytes = 0
+        self.chunks: list[bytes] = []
+        self.pending = 0
+        self.dirty = False
+        self.broken_until = 0.0
+
+
+class Channel:
+    """The live side of one recorded logical connection (see :meth:`Recorder.channel`).
+
+    A feed calls :meth:`received` for every frame it reads, :meth:`sent` for every frame it
+    writes (:meth:`withheld` for credential frames, whose content is never stored),
+    :meth:`connected` / :meth:`disconnected` around each connection, and :meth:`close` at the
+    end. Every method only appends to the recorder's queue: it never blocks and never raises.
+    """
+
+    __slots__ = ("_append", "_file", "_recorder", "closed", "lost")
+
+    def __init__(self, recorder: Recorder, file: _File) -> None:
+        self._recorder = recorder
+        self._file = file
+        self._append = recorder._queue.append
+        self.lost = 0  # frames dropped since the last record that got through
+        self.closed = False
+
+    @property
+    def path(self) -> Path | None:
+        """The file being written (None before the first record reached the disk)."""
+        return self._file.path
+
+    def _put(self, kind: str, now: float, data: str | bytes) -> None:
+        rec = self._recorder
+        if rec._in - rec._out > rec.max_buffer or self.closed:
+            self.lost += 1
+            rec.stats.dropped += 1
+            return
+        if self.lost:
+            lost, self.lost = self.lost, 0
+            self._append((self._file, Kind.LOST, now, b'{"frames":%d}' % lost))
+        rec._in += len(data)
+        rec.stats.frames += 1
+        self._append((self._file, kind, now, data))
+        if rec._in - rec._out > rec.wake_bytes and not rec._wake_requested:
+            rec._wake_requested = True
+            rec._wake.set()
+
+    def received(self, now: float, frame: str | bytes) -> None:
+        """A frame (or a read of a line stream) received at ``now`` (epoch seconds)."""
+        self._put(Kind.RECEIVED if frame.__class__ is str else Kind.RECEIVED_BYTES, now, frame)
+
+    def sent(self, now: float, frame: str | bytes) -> None:
+        """A frame sent by the client (never one that carries credentials: see
+        :meth:`withheld`)."""
+        self._put(Kind.SENT if frame.__class__ is str else Kind.SENT_BYTES, now, frame)
+
+    def withheld(self, now: float, summary: dict[str, Any] | None = None) -> None:
+        """The client sent credentials; only ``summary`` (no secret in it!) is stored."""
+        self._put(Kind.WITHHELD, now, orjson.dumps(summary or {}))
+
+    def connected(self, now: float, info: dict[str, Any] | None = None) -> None:
+        """A connection opened."""
+        self._put(Kind.CONNECTED, now, orjson.dumps(info or {}))
+
+    def disconnected(
+        self,
+        now: float,
+        reason: str,
+        *,
+        error: str | None = None,
+        counter: str | None = None,
+        fatal: bool = False,
+    ) -> None:
+        """A connection ended (or an attempt failed): ``reason`` as the feed states it,
+        ``error`` the exception's class name, ``counter`` the feed statistic it counted in,
+        ``fatal`` when the feed gave up."""
+        info: dict[str, Any] = {"reason": reason}
+        if error is not None:
+            info["error"] = error
+        if counter is not None:
+            info["counter"] = counter
+        if fatal:
+            info["fatal"] = True
+        self._put(Kind.DISCONNECTED, now, orjson.dumps(info))
+
+    def close(self) -> None:
+        """No more records: the thread finishes this channel's file."""
+        if not self.closed:
+            self.closed = True
+            self._append((self._file, _CLOSE, 0.0, b""))
+            self._recorder._wake.set()
+
+
+class Recorder:
+    """Records feeds' traffic into ``directory``: one file per channel per UTC day.
+
+    ::
+
+        with Recorder("recordings/") as recorder:
+            feed = luno.Feed("XBTZAR", key, secret, record=recorder)
+            await Updater(feed, hooks=[...]).run()
+
+    Files go to ``directory/VENUE/YYYY-MM-DD/VENUE-NAME-CHANNEL-PART.msrec.gz``. A new part is
+    started at midnight UTC, after ``rotate_bytes`` bytes (before compression), and after
+    ``rotate_seconds`` seconds when given. ``compression`` is ``"gzip"`` (the default),
+    ``"zstd"`` (needs the ``zstandard`` package) or ``"none"``.
+
+    Use one recorder from one event loop (any number of feeds); :meth:`close` (or the context
+    manager) writes out what is buffered. See docs/recording.md.
+    """
+
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        compression: str = "gzip",
+        level: int | None = None,
+        rotate_bytes: int = 512 * MiB,
+        rotate_seconds: float | None = None,
+        max_buffer: int = 256 * MiB,
+        wake_bytes: int = 8 * MiB,
+        flush_interval: float = 1.0,
+    ) -> None:
+        if compression not in _EXTENSIONS:
+            raise ConfigurationError("compression must be 'gzip', 'zstd' or 'none'")
+        if compression == "zstd":
+            try:
+                import zstandard  # noqa: F401
+            except ImportError:
+                raise ConfigurationError(
+                    "zstd recording needs the 'zstandard' package (pip install zstandard)"
+                ) from None
+        if rotate_bytes < 1 or max_buffer < 1 or wake_bytes < 1 or flush_interval <= 0:
+            raise ConfigurationError("sizes and flush_interval must be positive")
+        if rotate_seconds is not None and rotate_seconds <= 0:
+            raise ConfigurationError("rotate_seconds must be positive")
+        self.directory = Path(directory)
+        self.compression = compression
+        self.level = level
+        self.rotate_bytes = rotate_bytes
+        self.rotate_seconds = rotate_seconds
+        self.max_buffer = max_buffer
+        self.wake_bytes = wake_bytes
+        self.flush_interval = flush_interval
+        self.stats = RecorderStats()
+        self.files: list[Path] = []
+        self._queue: deque[tuple[_File, str, float, Any]] = deque()
+        self._in = 0  # bytes queued (written by the live side only)
+        self._out = 0  # bytes taken off the queue (written by the thread only)
+        self._wake = threading.Event()
+        self._wake_requested = False
+        self._thread: threading.Thread | None = None
+        self._closing = False
+        self._closed = False
+        self._lock = threading.Lock()  # start/close only
+        self._channels = 0
+        self._last_error_log = 0.0
+
+    def __repr__(self) -> str:
+        return f"<Recorder {self.directory} {self.compression} {self.stats.as_dict()}>"
+
+    # -- the live side -----------------------------------------------------------------------
+
+    def channel(
+        self,
+        venue: str,
+        endpoint: str,
+        subscriptions: Iterable[Any] = (),
+        *,
+        feed: dict[str, Any] | None = None,
+        name: str | None = None,
+        secrets: Iterable[str | None] = (),
+        redact: Redactor | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> Channel:
+        """Start recording one logical connection.
+
+        ``endpoint`` is stored without user info or query values; ``subscriptions`` and
+        ``feed`` (what a replay needs to rebuild the feed) must not hold credentials.
+        ``secrets`` are scrubbed (replaced by ``***``) from every record and from the header;
+        ``redact`` is called on every record's payload in the writer thread.
+        """
+        if self._closing:
+            raise ConfigurationError("this recorder is closed")
+        self._start()
+        started = time.time()
+        self._channels += 1
+        channel_id = "%s-%s%02d" % (  # noqa: UP031 - bytes-free, sortable by start time
+            time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(started)),
+            os.urandom(3).hex(),
+            self._channels % 100,
+        )
+        subs = list(subscriptions)
+        header = Header(
+            venue=venue,
+            endpoint=public_endpoint(endpoint),
+            subscriptions=subs,
+            channel=channel_id,
+            started=started,
+            feed=dict(feed or {}),
+            library=_library_version(),
+            extra=dict(extra or {}),
+        )
+        slug = _slug(name or "+".join(str(s) for s in subs) or venue)
+        scrub = [s.encode() for s in secrets if s and len(s) >= 4]
+        file = _File(header, f"{_slug(venue, 20)}-{slug}-{channel_id}", scrub, redact)
+        self._queue.append((file, _OPEN, started, b""))
+        return Channel(self, file)
+
+    # -- control ---------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name=f"marketstreams-recorder {self.directory}", daemon=True
+                )
+                self._thread.start()
+                _live.add(self)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Block until every record queued so far is written and flushed to the files.
+        Returns False on timeout (or when the thread is not running)."""
+        thread = self._thread
+        if thread is None or not thread.is_alive():
+            return self._thread is None or not self._queue
+        done = threading.Event()
+        self._queue.append((None, _BARRIER, 0.0, done))  # type: ignore[arg-type]
+        self._wake.set()
+        return done.wait(timeout)
+
+    async def aflush(self) -> bool:
+        """:meth:`flush` without blocking the event loop."""
+        import asyncio
+
+        return await asyncio.to_thread(self.flush)
+
+    def close(self) -> None:
+        """Write out everything buffered, finish every file, stop the thread."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closing = True
+            thread = self._thread
+        if thread is not None:
+            self._wake.set()
+            thread.join()
+        self._closed = True
+        _live.discard(self)
+
+    async def aclose(self) -> None:
+        """:meth:`close` without blocking the event loop."""
+        import asyncio
+
+        await asyncio.to_thread(self.close)
+
+    def __enter__(self) -> Recorder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Recorder:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # -- the writer thread -------------------------------------------------------------------
+
+    def _run(self) -> None:
+        open_files: set[_File] = set()
+        while True:
+            self._wake.wait(self.flush_interval)
+            self._wake.clear()
+            self._wake_requested = False
+            closing = self._closing
+            try:
+                self._drain(open_files)
+            except Exception:  # a bug: never let the thread die silently with data queued
+                self.stats.errors += 1
+                logger.exception("recorder thread failed while writing")
+            if closing and not self._queue:
+                for file in list(open_files):
+                    self._finish(file)
+                open_files.clear()
+                return
+
+    def _drain(self, open_files: set[_File]) -> None:
+        queue = self._queue
+        popleft = queue.popleft
+        dirty: set[_File] = set()
+        out = 0
+        for _ in range(len(queue)):
+            file, kind, ts, data = popleft()
+            if kind == _OPEN:
+                open_files.add(file)
+                continue
+            if kind == _CLOSE:
+                self._commit(file)
+                self._finish(file)
+                open_files.discard(file)
+                dirty.discard(file)
+                continue
+            if kind == _BARRIER:
+                for f in dirty:
+                    self._commit(f)
+                    self._sync(f)
+                dirty.clear()
+                data.set()
+                continue
+            out += len(data)
+            self._add(file, kind, ts, data)
+            if file.pending >= _COMMIT_BYTES:
+                self._commit(file)
+            dirty.add(file)
+        self._out += out
+        for f in dirty:
+            self._commit(f)
+            self._sync(f)
+
+    def _add(self, file: _File, kind: str, ts: float, data: str | bytes) -> None:
+        payload = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+        for secret in file.secrets:
+            if secret in payload:
+                payload = payload.replace(secret, b"***")
+        if file.redact is not None:
+            payload = file.redact(kind, payload)
+        file.last_ts = ts
+        if file.fh is None or self._due(file, ts):
+            if not self._rotate(file, ts):
+                self.stats.unwritten += 1
+                return
+        record = encode_record(kind, ts, payload)
+        file.chunks.append(record)
+        file.pending += len(record)
+        file.bytes += len(record)
+        self.stats.records += 1
+        self.stats.bytes += len(record)
+
+    def _due(self, file: _File, ts: float) -> bool:
+        if ts >= file.day_end or file.bytes >= self.rotate_bytes:
+            return True
+        return self.rotate_seconds is not None and ts - file.opened >= self.rotate_seconds
+
+    def _rotate(self, file: _File, ts: float) -> bool:
+        """Finish the current part (if any) and open the next one. False if it failed."""
+        if file.fh is not None:
+            self._commit(file)
+            self._finish(file)
+        if ts < file.broken_until:
+            return False
+        header = file.header
+        header.part += 1 if file.path is not None else 0
+        header.opened = ts
+        day = time.strftime("%Y-%m-%d", time.gmtime(ts))
+        folder = self.directory / header.venue / day
+        path = folder / f"{file.name}-{header.part:04d}.msrec{_EXTENSIONS[self.compression]}"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fh = open(path, "xb")
+        except OSError as exc:
+            self._error(f"cannot open {path}: {exc}")
+            file.broken_until = ts + _ERROR_LOG_EVERY
+            return False
+        file.fh = fh
+        file.path = path
+        file.comp = _Compressor(self.compression, self.level)
+        file.day_end = calendar.timegm(time.strptime(day, "%Y-%m-%d")) + 86400.0
+        file.opened = ts
+        file.bytes = 0
+        self.files.append(path)
+        self.stats.files += 1
+        head = encode_header(header)
+        for secret in file.secrets:
+            head = head.replace(secret, b"***")
+        file.chunks.insert(0, head)
+        file.pending += len(head)
+        file.bytes += len(head)
+        return True
+
+    def _commit(self, file: _File) -> None:
+        if not file.chunks:
+            return
+        data = b"".join(file.chunks)
+        file.chunks.clear()
+        file.pending = 0
+        if file.fh is None or file.comp is None:
+            return
+        try:
+            out = file.comp.compress(data)
+            if out:
+                file.fh.write(out)
+                self.stats.written += len(out)
+            file.dirty = True
+        except OSError as exc:
+            self._fail(file, exc)
+
+    def _sync(self, file: _File) -> None:
+        if file.fh is None or file.comp is None or not file.dirty:
+            return
+        try:
+            out = file.comp.flush()
+            file.fh.write(out)
+            file.fh.flush()
+            self.stats.written += len(out)
+            file.dirty = False
+        except OSError as exc:
+            self._fail(file, exc)
+
+    def _finish(self, file: _File) -> None:
+        fh, comp = file.fh, file.comp
+        file.fh = file.comp = None
+        if fh is None or comp is None:
+            return
+        try:
+            out = comp.finish()
+            fh.write(out)
+            self.stats.written += len(out)
+            fh.close()
+        except OSError as exc:
+            self._error(f"cannot finish {file.path}: {exc}")
+            with contextlib.suppress(OSError):
+                fh.close()
+
+    def _fail(self, file: _File, exc: OSError) -> None:
+        self._error(f"cannot write {file.path}: {exc}")
+        file.broken_until = file.last_ts + _ERROR_LOG_EVERY  # then try a new part
+        fh, file.fh, file.comp = file.fh, None, None
+        if fh is not None:
+            with contextlib.suppress(OSError):
+                fh.close()
+
+    def _error(self, message: str) -> None:
+        self.stats.errors += 1
+        now = time.monotonic()
+        if now - self._last_error_log >= _ERROR_LOG_EVERY or self.stats.errors == 1:
+            self._last_error_log = now
+            logger.error("recorder: %s", message)
+
+
+def _library_version() -> str:
+    from .. import __version__
+
+    return f"marketstreams {__version__}"

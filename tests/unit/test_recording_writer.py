@@ -1,0 +1,190 @@
+"""The Recorder: files, parts, rotation, scrubbing, a bounded buffer, crash-readable files."""
+
+from __future__ import annotations
+
+import calendar
+import gzip
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from marketstreams.recording import Kind, Record, Recorder, find_recordings, read_records
+from marketstreams.recording.reader import channel_records
+from marketstreams.sources import Source, discover
+
+T0 = calendar.timegm((2025, 3, 4, 12, 0, 0))  # a fixed day: files land in 2025-03-04/
+
+
+def channels(folder: Path) -> list[list[Record]]:
+    groups, others = find_recordings(discover(folder))
+    assert others == []
+    return [list(channel_records(group)) for group in groups]
+
+
+def raw_bytes(folder: Path) -> bytes:
+    out = b""
+    for path in sorted(folder.rglob("*.msrec*")):
+        data = path.read_bytes()
+        out += gzip.decompress(data) if path.name.endswith(".gz") else data
+    return out
+
+
+def test_a_session_reads_back_exactly(tmp_path: Path) -> None:
+    with Recorder(tmp_path) as rec:
+        ch = rec.channel("luno", "wss://ws.luno.com/api/1/stream/XBTZAR", ["XBTZAR"])
+        ch.connected(T0)
+        ch.withheld(T0 + 0.1, {"frame": "credentials"})
+        ch.received(T0 + 0.2, '{"sequence":"1","asks":[],"bids":[]}')
+        ch.received(T0 + 0.3, b'{"binary":true}')
+        ch.sent(T0 + 0.4, '""')
+        ch.disconnected(T0 + 0.5, "closed", error="ConnectionLostError", counter="gaps")
+        ch.close()
+    [records] = channels(tmp_path)
+    assert [(r.kind, r.time) for r in records] == [
+        ("C", T0),
+        ("A", T0 + 0.1),
+        ("R", T0 + 0.2),
+        ("r", T0 + 0.3),
+        ("S", T0 + 0.4),
+        ("D", T0 + 0.5),
+    ]
+    assert records[2].data == '{"sequence":"1","asks":[],"bids":[]}'
+    assert records[3].data == b'{"binary":true}'
+    assert records[5].info() == {
+        "reason": "closed",
+        "error": "ConnectionLostError",
+        "counter": "gaps",
+    }
+    [path] = rec.files
+    assert path.parent == tmp_path / "luno" / "2025-03-04"
+    assert path.name.startswith("luno-XBTZAR-") and path.name.endswith("-0001.msrec.gz")
+    assert rec.stats.frames == rec.stats.records == 6 and rec.stats.dropped == 0
+
+
+def test_rotation_by_size_keeps_one_channel_in_order(tmp_path: Path) -> None:
+    frames = [f'{{"n":{i},"pad":"{"x" * 50}"}}' for i in range(40)]
+    with Recorder(tmp_path, rotate_bytes=400) as rec:
+        ch = rec.channel("luno", "ws://h/api/1/stream/X", ["X"])
+        for i, frame in enumerate(frames):
+            ch.received(T0 + i, frame)
+        ch.close()
+    assert len(rec.files) > 5
+    groups, _ = find_recordings(discover(tmp_path))
+    [group] = groups
+    assert [f.header.part for f in group] == list(range(1, len(rec.files) + 1))
+    assert len({f.header.channel for f in group}) == 1
+    assert [r.data for r in channel_records(group)] == frames
+
+
+def test_rotation_by_age_and_at_midnight_utc(tmp_path: Path) -> None:
+    midnight = calendar.timegm((2025, 3, 5, 0, 0, 0))
+    with Recorder(tmp_path, rotate_seconds=10) as rec:
+        ch = rec.channel("bitmex", "wss://ws.bitmex.com/realtime", ["trade:XBTUSD"])
+        for t in (0, 4, 9, 10, 15, 25, 35):  # parts: [0 4 9] [10 15] [25] [35]
+            ch.received(T0 + t, f"{t}")
+        ch.received(midnight - 1, "late")
+        ch.received(midnight + 1, "early")
+        ch.close()
+    days = sorted(p.parent.name for p in rec.files)
+    assert days == ["2025-03-04"] * 5 + ["2025-03-05"]
+    groups, _ = find_recordings(discover(tmp_path))
+    [group] = groups
+    sizes = [len(list(read_records(f.source))) for f in group]
+    assert sizes == [3, 2, 1, 1, 1, 1]
+    assert [r.data for r in channel_records(group)][-2:] == ["late", "early"]
+
+
+def test_secrets_are_scrubbed_from_records_and_header(tmp_path: Path) -> None:
+    with Recorder(tmp_path) as rec:
+        ch = rec.channel(
+            "luno",
+            "wss://me:hunter2-secret@ws.luno.com/api/1/stream/XBTZAR?key=key-id-123",
+            ["XBTZAR"],
+            feed={"note": "key-id-123"},
+            secrets=["key-id-123", "hunter2-secret", None],
+        )
+        ch.received(T0, '{"error":"bad key key-id-123 / hunter2-secret"}')
+        ch.sent(T0, b"hunter2-secret")
+        ch.close()
+    raw = raw_bytes(tmp_path)
+    assert b"key-id-123" not in raw and b"hunter2-secret" not in raw
+    assert b'{"error":"bad key *** / ***"}' in raw
+
+
+def test_a_full_buffer_drops_and_marks_the_spot_without_blocking(tmp_path: Path) -> None:
+    release = threading.Event()
+    entered = threading.Event()
+
+    def slow_disk(kind: str, payload: bytes) -> bytes:
+        entered.set()
+        release.wait(30)  # the writer thread is stuck here, as on a hung disk
+        return payload
+
+    rec = Recorder(tmp_path, max_buffer=1000, flush_interval=0.01)
+    ch = rec.channel("luno", "ws://h/api/1/stream/X", ["X"], redact=slow_disk)
+    frame = "y" * 100
+    for i in range(30):
+        ch.received(T0 + i, frame)
+    assert entered.wait(30)
+    accepted = 30 - rec.stats.dropped
+    assert 0 < accepted < 30 and rec.stats.dropped == ch.lost
+    release.set()
+    assert rec.flush(30)
+    ch.received(T0 + 100, "after")
+    ch.close()
+    rec.close()
+    [records] = channels(tmp_path)
+    kinds = [r.kind for r in records]
+    assert kinds == ["R"] * accepted + [Kind.LOST, "R"]
+    assert records[-2].info() == {"frames": 30 - accepted}
+    assert records[-1].data == "after"
+
+
+@pytest.mark.parametrize("compression", ["gzip", "zstd", "none"])
+def test_a_killed_recorder_leaves_readable_files(tmp_path: Path, compression: str) -> None:
+    if compression == "zstd":
+        pytest.importorskip("zstandard")
+    rec = Recorder(tmp_path / "live", compression=compression, flush_interval=3600)
+    ch = rec.channel("luno", "ws://h/api/1/stream/X", ["X"])
+    for i in range(50):
+        ch.received(T0 + i, f'{{"n":{i}}}')
+    assert rec.flush(30)
+    [path] = rec.files
+    crashed = tmp_path / "crashed" / path.name
+    crashed.parent.mkdir()
+    shutil.copy(path, crashed)  # what is on disk now, without the end of the stream
+    ch.received(T0 + 99, "not flushed")
+    rec.close()
+    copy = [r.data for r in read_records(Source(str(crashed)))]
+    assert copy == [f'{{"n":{i}}}' for i in range(50)]
+    whole = [r.data for r in read_records(Source(str(path)))]
+    assert whole == [*copy, "not flushed"]
+
+
+def test_a_file_cut_inside_a_record_replays_up_to_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with Recorder(tmp_path, compression="none") as rec:
+        ch = rec.channel("luno", "ws://h/api/1/stream/X", ["X"])
+        for i in range(5):
+            ch.received(T0 + i, "z" * 100)
+        ch.close()
+    [path] = rec.files
+    path.write_bytes(path.read_bytes()[:-50])
+    assert len(list(read_records(Source(str(path))))) == 4
+    assert "ends inside a record" in caplog.text
+
+
+def test_closed_recorder_refuses_channels_and_late_frames_are_counted(tmp_path: Path) -> None:
+    rec = Recorder(tmp_path)
+    ch = rec.channel("luno", "ws://h/x", ["X"])
+    ch.close()
+    ch.received(time.time(), "late")
+    rec.close()
+    rec.close()  # idempotent
+    assert rec.stats.dropped == 1
+    with pytest.raises(Exception, match="closed"):
+        rec.channel("luno", "ws://h/x", ["X"])
