@@ -9,6 +9,7 @@ Prints {"lines": n, "seconds": s, "books": n}.
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import time
 
@@ -54,5 +55,7 @@ def generator(paths: list[str]) -> dict[str, float]:
 
 
 if __name__ == "__main__":
+    # betfairlightweight warns on every PRO line (``con``); silenced, as its users would.
+    logging.disable(logging.CRITICAL)
     mode, files = sys.argv[1], sys.argv[2:]
     print(json.dumps(cache_only(files) if mode == "cache" else generator(files)))

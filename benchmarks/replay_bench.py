@@ -10,8 +10,8 @@ decompressed in memory (decompression is measured apart), except (c) and (f), wh
   (b) betfairlightweight's listener cache only (StreamListener without output)
   (c) betfairlightweight's historical generator, lightweight=True, reading best 3 back/lay
   (d) marketstreams MarketCache only
-  (e) marketstreams replay() with a hook reading the best three back and lay of every runner of
-      every changed market
+  (e) marketstreams replay() with a hook reading the best three back and lay of every changed
+      runner (``book.changed_runners``)
   (f) marketstreams replay(), cache only, workers=2 against workers=1, on the files
 """
 
@@ -67,10 +67,12 @@ def timeit(fn: Any, repeat: int) -> float:
 
 
 class BestThree:
+    """(e): the best three back and lay of every runner the message changed."""
+
     def __call__(self, book: Any, trades: Any) -> None:
-        for runner in book.runners:
-            runner.available_to_back[:3]
-            runner.available_to_lay[:3]
+        for runner in book.changed_runners:
+            runner.best_back(3)
+            runner.best_lay(3)
 
 
 def measure(

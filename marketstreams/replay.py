@@ -386,16 +386,18 @@ def _run_job(job: _Job) -> FileResult:
                     continue  # no definition yet: cannot tell whether it is wanted
                 result.updates += 1
                 for hook, fn in zip(hooks, calls, strict=True):
-                    if hook.is_async:
-                        try:
+                    # Replays wait for every hook (async ones too), so they are deterministic.
+                    try:
+                        if hook.is_async:
                             loop.run_until_complete(fn(book, empty))  # type: ignore[union-attr, arg-type]
-                            hook.stats.calls += 1
-                        except Exception:
-                            hook.stats.errors += 1
-                            logger.exception("hook %s raised on %s", hook.name, source.name)
-                    else:
-                        hook._call_sync(book, empty)
+                        else:
+                            fn(book, empty)
+                    except Exception:
+                        hook.stats.errors += 1
+                        logger.exception("hook %s raised on %s", hook.name, source.name)
         result.markets = len(seen)
+        for hook in hooks:
+            hook.stats.offered = hook.stats.calls = result.updates
         result.filtered_markets = excluded
         result.results = [_result_of(h) for h in hooks_in]
     except ReplayError as exc:
@@ -464,6 +466,8 @@ def _run_recording_job(job: _RecordingJob) -> FileResult:
                     else:
                         hook._call_sync(book, trades)
         result.markets = len(seen)
+        for hook in hooks:
+            hook.stats.offered = hook.stats.calls = result.updates
         result.skipped = player.feed.stats.malformed
         result.results = [_result_of(h) for h in hooks_in]
     except ReplayError as exc:

@@ -142,15 +142,20 @@ class MarketCache:
                 book.publish_time = pt
                 book.conflated = mc.get("con") is True
                 out.append(book)
+                changed = book.changed_runners = []
                 for key, value in mc.items():
                     if key == "rc":
                         runners = book._runners
+                        stamp = self.messages
                         for rc in value:
                             sid = rc["id"]
                             hc = rc.get("hc")
                             r = runners.get(sid if not hc else (sid, hc))
                             if r is None:
                                 r = book._add_runner(sid, hc or 0.0)
+                            if r._stamp != stamp:
+                                r._stamp = stamp
+                                changed.append(r)
                             for k, x in rc.items():
                                 if k == "id":
                                     continue

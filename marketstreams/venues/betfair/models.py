@@ -41,12 +41,19 @@ def _asc(ladder: dict[float, float]) -> list[PriceSize]:
 
 def _first(ladder: dict[float, float], keys: list[float], n: int) -> list[PriceSize]:
     out: list[PriceSize] = []
-    for p in keys:
+    head = 0  # zero-size prices before the first live one: dropped from both, keeping the
+    for p in keys:  # ladder and its sorted keys the same length (see RunnerBook._back_keys)
         s = ladder[p]
         if s:
             out.append((p, s))
             if len(out) >= n:
                 break
+        elif not out:
+            head += 1
+    if head:
+        for p in keys[:head]:
+            del ladder[p]
+        del keys[:head]
     return out
 
 
@@ -117,6 +124,7 @@ class RunnerBook:
         "_bdatl",
         "_spb",
         "_spl",
+        "_stamp",
         "_trd",
         "_trd_total",
         "adjustment_factor",
@@ -142,6 +150,7 @@ class RunnerBook:
         self.removal_date: str | None = None
         self.bsp: float | None = None
         self.definition: dict[str, Any] | None = None
+        self._stamp = -1  # the cache message that last listed it in changed_runners
         self._reset()
 
     def _reset(self) -> None:
@@ -338,6 +347,7 @@ class MarketBook:
         "_market_tv",
         "_runner_list",
         "_runners",
+        "changed_runners",
         "closed_at",
         "conflated",
         "inplay",
@@ -356,6 +366,9 @@ class MarketBook:
     def __init__(self, market_id: str) -> None:
         self.market_id = market_id
         self.market = market_id
+        # The runners the last applied message changed (each once, in the order first met):
+        # hooks that only care about what moved read these instead of every runner.
+        self.changed_runners: list[RunnerBook] = []
         self.status: str | None = None
         self.inplay: bool | None = None
         self.publish_time: int | None = None
