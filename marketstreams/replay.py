@@ -33,7 +33,9 @@ order, across rotations and days, as one job. Each record goes through a feed of
 from the header (``luno.Feed``, ``bitmex.Feed``...): every received frame through the same
 protocol core as live, every recorded disconnect and reconnect where it happened, so the hooks
 get the same updates, books (full depth) and trades as the live hooks got. ``FileResult.lines``
-counts records there, ``skipped`` the frames the live feed skipped as well.
+counts records there, ``skipped`` the frames the live feed skipped as well. Betfair
+historical files the recorder wrote beside a recording are skipped when the recording itself is
+replayed in the same call (they hold the same data).
 
 ``speed`` paces the replay: None (the default) goes as fast as it can, 1 at the recorded pace
 (receive times of recordings, publish times ``pt`` of Betfair files), 10 ten times faster.
@@ -584,6 +586,14 @@ def _jobs(
     from .recording.play import find_recordings
 
     groups, others = find_recordings(found)
+    if groups and others:
+        # Betfair historical files written beside a recording hold the same data: the recording
+        # (with its reconnects) is what is replayed.
+        channels = [f"-{g[0].header.channel}-" for g in groups]
+        companions = [s for s in others if any(c in s.basename for c in channels)]
+        if companions:
+            logger.info("skipping %d historical file(s) of replayed recordings", len(companions))
+            others = [s for s in others if s not in companions]
     position = {s: i for i, s in enumerate(found)}
     jobs: list[_Job | _RecordingJob] = [
         _Job(s, hooks, market_filter, strict, True, speed) for s in others

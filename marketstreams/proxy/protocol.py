@@ -20,7 +20,7 @@ digit (``1200000.00``), so ``json.loads(frame, parse_float=Decimal)`` recovers t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final
@@ -294,7 +294,3 @@ def encode_trade(trade: Trade) -> bytes:
             "id": trade.id,
         }
     )
-
-
-def encode_trades(trades: Iterable[Trade]) -> list[bytes]:
-    return [encode_trade(t) for t in trades]

@@ -4,10 +4,12 @@
 
     marketstreams record luno XBTZAR ETHZAR --out recordings/
     marketstreams record bitmex XBTUSD orderBook10:ETHUSD --out recordings/ --duration 3600
+    marketstreams record betfair --event-type-ids 7 --market-types WIN --orders --out recordings/
 
 Credentials come from the environment only (``LUNO_API_KEY`` / ``LUNO_API_SECRET``,
-``BITMEX_API_KEY`` / ``BITMEX_API_SECRET``); they are never written. Stops after ``--duration``
-seconds, on Ctrl-C or on SIGTERM, always finishing the files.
+``BITMEX_API_KEY`` / ``BITMEX_API_SECRET``, ``BETFAIR_APP_KEY`` / ``BETFAIR_SESSION_TOKEN``);
+they are never written. Stops after ``--duration`` seconds, on Ctrl-C or on SIGTERM, always
+finishing the files.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from .writer import MiB, Recorder
 
 __all__ = ["build_feeds", "main"]
 
-VENUES = ("luno", "bitmex")
+VENUES = ("luno", "bitmex", "betfair")
 
 
 def build_feeds(
@@ -35,9 +37,13 @@ def build_feeds(
     recorder: Recorder,
     url: str | None = None,
     environ: Mapping[str, str] | None = None,
+    options: argparse.Namespace | None = None,
 ) -> list[Any]:
-    """The feeds that record ``markets`` of ``venue`` (credentials from ``environ``)."""
+    """The feeds that record ``markets`` of ``venue`` (credentials from ``environ``;
+    ``options``: Betfair's filters from the command line)."""
     env = os.environ if environ is None else environ
+    if venue == "betfair":
+        return [_betfair(markets, recorder, url, env, options or argparse.Namespace())]
     if not markets:
         raise ConfigurationError(f"name at least one {venue} market")
     if venue == "luno":
@@ -65,6 +71,44 @@ def build_feeds(
     raise ConfigurationError(f"cannot record {venue!r} (one of {', '.join(VENUES)})")
 
 
+def _betfair(
+    markets: list[str],
+    recorder: Recorder,
+    url: str | None,
+    env: Mapping[str, str],
+    options: argparse.Namespace,
+) -> Any:
+    import ssl
+
+    from ..venues import betfair
+
+    app_key, token = env.get("BETFAIR_APP_KEY"), env.get("BETFAIR_SESSION_TOKEN")
+    if not app_key or not token:
+        raise ConfigurationError(
+            "set BETFAIR_APP_KEY and BETFAIR_SESSION_TOKEN (for a certificate login, record "
+            "with the Python API: betfair.Feed(app_key, betfair.BetfairSession(...), record=...))"
+        )
+    filters = {
+        name: getattr(options, name, None) or None
+        for name in ("event_type_ids", "event_ids", "country_codes", "market_types", "venues")
+    }
+    if not markets and not any(filters.values()):
+        raise ConfigurationError("betfair needs market ids or a filter (--event-type-ids ...)")
+    market = betfair.MarketSubscription(betfair.MarketFilter(market_ids=markets or None, **filters))
+    subscriptions: list[Any] = [market]
+    if getattr(options, "orders", False):
+        subscriptions.append(betfair.OrderSubscription())
+    host, port = betfair.DEFAULT_HOST, betfair.DEFAULT_PORT
+    if url:
+        host, _, port_text = url.rpartition(":") if ":" in url else (url, "", "")
+        port = int(port_text) if port_text else betfair.DEFAULT_PORT
+    ca_file = getattr(options, "ca_file", None)
+    context = ssl.create_default_context(cafile=ca_file) if ca_file else None
+    return betfair.Feed(
+        app_key, token, subscriptions, host=host, port=port, ssl_context=context, record=recorder
+    )
+
+
 async def _record(feeds: list[Any], duration: float | None) -> None:
     from ..updater import Updater
 
@@ -74,7 +118,7 @@ async def _record(feeds: list[Any], duration: float | None) -> None:
         loop.add_signal_handler(signal.SIGTERM, runner.cancel)
     try:
         done, _ = await asyncio.wait({runner}, timeout=duration)
-        if runner in done:
+        if runner in done and not runner.cancelled():
             runner.result()  # a fatal feed error (refused credentials, unknown market)
     finally:
         runner.cancel()
@@ -91,12 +135,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("venue", choices=VENUES)
     p.add_argument(
         "markets",
-        nargs="+",
+        nargs="*",
         help="luno: pairs (XBTZAR); bitmex: symbols (XBTUSD: its orderBookL2 and trades) "
-        "or topics (orderBook10:ETHUSD)",
+        "or topics (orderBook10:ETHUSD); betfair: market ids (or filters below)",
     )
     p.add_argument("--out", required=True, help="folder for the recordings")
-    p.add_argument("--url", help="the venue's endpoint (a mock server, testnet...)")
+    p.add_argument("--url", help="the venue's endpoint (betfair: HOST:PORT)")
+    betfair = p.add_argument_group("betfair")
+    for name in ("event-type-ids", "event-ids", "country-codes", "market-types", "venues"):
+        betfair.add_argument(f"--{name}", nargs="+", metavar="X")
+    betfair.add_argument("--orders", action="store_true", help="also record the order stream")
+    betfair.add_argument("--ca-file", help="trust this CA (a mock server's)")
     p.add_argument("--compression", choices=("gzip", "zstd", "none"), default="gzip")
     p.add_argument(
         "--rotate-mb", type=float, default=512, help="new part after this many MB (default 512)"
@@ -115,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
             rotate_bytes=max(1, int(args.rotate_mb * MiB)),
             rotate_seconds=args.rotate_minutes * 60 if args.rotate_minutes else None,
         )
-        feeds = build_feeds(args.venue, args.markets, recorder, args.url)
+        feeds = build_feeds(args.venue, args.markets, recorder, args.url, options=args)
     except ConfigurationError as exc:
         print(f"marketstreams record: {exc}", file=sys.stderr)
         return 2

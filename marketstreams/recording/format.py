@@ -56,12 +56,13 @@ class Kind:
     CONNECTED: Final = "C"  # a connection opened (payload: JSON, may be {})
     DISCONNECTED: Final = "D"  # a connection ended or failed (payload: JSON with the reason)
     LOST: Final = "L"  # the recorder dropped frames here (payload: JSON {"frames": n})
+    DELIVERED: Final = "Y"  # a feed with an internal queue handed a batch on (JSON {"books": n})
 
     received = frozenset("Rr")
     sent = frozenset("SsA")
     text = frozenset("RS")
-    markers = frozenset("ACDL")
-    all = frozenset("RrSsACDL")
+    markers = frozenset("ACDLY")
+    all = frozenset("RrSsACDLY")
 
 
 class Record(NamedTuple):
@@ -73,7 +74,7 @@ class Record(NamedTuple):
     data: str | bytes
 
     def info(self) -> dict[str, Any]:
-        """The JSON payload of a marker record (``C``, ``D``, ``L``, ``A``) as a dict."""
+        """The JSON payload of a marker record (``C``, ``D``, ``L``, ``A``, ``Y``) as a dict."""
         if not self.data:
             return {}
         value = orjson.loads(self.data)

@@ -26,14 +26,14 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, BinaryIO, Final
+from typing import Any, BinaryIO, Final, Protocol
 
 import orjson
 
 from ..exceptions import ConfigurationError
 from .format import Header, Kind, encode_header, encode_record, public_endpoint
 
-__all__ = ["Channel", "Recorder", "RecorderStats", "Redactor"]
+__all__ = ["Channel", "Companion", "Recorder", "RecorderStats", "Redactor"]
 
 logger = logging.getLogger("marketstreams.recording")
 
@@ -61,7 +61,7 @@ def _close_all() -> None:  # pragma: no cover - runs at interpreter exit
 class RecorderStats:
     """Counters of a :class:`Recorder` (read them at any time)."""
 
-    frames: int = 0  # records accepted on the live path (frames and markers)
+    frames: int = 0  # records taken from the live path (frames and markers)
     dropped: int = 0  # frames dropped because the buffer was full
     records: int = 0  # records written
     bytes: int = 0  # bytes written before compression
@@ -113,42 +113,70 @@ def _slug(text: str, limit: int = 60) -> str:
     return slug[:limit]
 
 
+class Companion(Protocol):
+    """A second output of a channel, written beside the recording by the writer thread (Betfair's
+    historical format, say). ``feed(kind, payload)`` sees every record of the channel, in order,
+    and returns the lines to write; ``folder`` and ``suffix`` name its files."""
+
+    folder: str
+    suffix: str
+
+    def feed(self, kind: str, payload: bytes) -> list[bytes]: ...
+
+
+class _Output:
+    """One open file of the writer thread: handle, compressor, what waits to be compressed."""
+
+    __slots__ = ("chunks", "comp", "dirty", "fh", "path", "pending")
+
+    def __init__(self) -> None:
+        self.fh: BinaryIO | None = None
+        self.comp: _Compressor | None = None
+        self.path: Path | None = None
+        self.chunks: list[bytes] = []
+        self.pending = 0
+        self.dirty = False
+
+
 class _File:
     """Writer-thread state of one channel: its current part and what goes into it."""
 
     __slots__ = (
         "broken_until",
         "bytes",
-        "chunks",
-        "comp",
+        "companion",
+        "day",
         "day_end",
-        "dirty",
-        "fh",
         "header",
         "last_ts",
+        "main",
         "name",
         "opened",
-        "path",
-        "pending",
         "redact",
         "secrets",
+        "side",
     )
 
-    def __init__(self, header: Header, name: str, secrets: list[bytes], redact: Redactor | None):
+    def __init__(
+        self,
+        header: Header,
+        name: str,
+        secrets: list[bytes],
+        redact: Redactor | None,
+        companion: Companion | None,
+    ) -> None:
         self.header = header
         self.name = name
         self.secrets = secrets
         self.redact = redact
-        self.fh: BinaryIO | None = None
-        self.comp: _Compressor | None = None
-        self.path: Path | None = None
+        self.companion = companion
+        self.main = _Output()
+        self.side = _Output()
+        self.day = ""
         self.day_end = 0.0
         self.opened = 0.0
         self.last_ts = 0.0
         self.bytes = 0
-        self.chunks: list[bytes] = []
-        self.pending = 0
-        self.dirty = False
         self.broken_until = 0.0
 
 
@@ -173,27 +201,41 @@ class Channel:
     @property
     def path(self) -> Path | None:
         """The file being written (None before the first record reached the disk)."""
-        return self._file.path
+        return self._file.main.path
 
     def _put(self, kind: str, now: float, data: str | bytes) -> None:
         rec = self._recorder
-        if rec._in - rec._out > rec.max_buffer or self.closed:
-            self.lost += 1
-            rec.stats.dropped += 1
-            return
-        if self.lost:
-            lost, self.lost = self.lost, 0
-            self._append((self._file, Kind.LOST, now, b'{"frames":%d}' % lost))
         rec._in += len(data)
-        rec.stats.frames += 1
+        if (rec._in > rec._wake_at or self.lost) and self._full(now, len(data)):
+            return
         self._append((self._file, kind, now, data))
-        if rec._in - rec._out > rec.wake_bytes and not rec._wake_requested:
-            rec._wake_requested = True
-            rec._wake.set()
 
     def received(self, now: float, frame: str | bytes) -> None:
         """A frame (or a read of a line stream) received at ``now`` (epoch seconds)."""
-        self._put(Kind.RECEIVED if frame.__class__ is str else Kind.RECEIVED_BYTES, now, frame)
+        # The live path: ``_put`` inlined, one comparison unless the buffer needs attention.
+        rec = self._recorder
+        rec._in += len(frame)
+        if (rec._in > rec._wake_at or self.lost) and self._full(now, len(frame)):
+            return
+        self._append((self._file, "R" if frame.__class__ is str else "r", now, frame))
+
+    def _full(self, now: float, size: int) -> bool:
+        """The slow path: wake the thread; drop the frame when the buffer is full (True);
+        after drops, mark the spot before the next frame that gets in."""
+        rec = self._recorder
+        if rec._in - rec._out > rec.max_buffer:
+            rec._in -= size
+            self.lost += 1
+            rec.stats.dropped += 1
+            rec._wake.set()
+            return True
+        if self.lost:
+            lost, self.lost = self.lost, 0
+            self._append((self._file, Kind.LOST, now, b'{"frames":%d}' % lost))
+        if rec._in - rec._out > rec.wake_bytes and not rec._wake_requested:
+            rec._wake_requested = True
+            rec._wake.set()
+        return False
 
     def sent(self, now: float, frame: str | bytes) -> None:
         """A frame sent by the client (never one that carries credentials: see
@@ -229,12 +271,21 @@ class Channel:
             info["fatal"] = True
         self._put(Kind.DISCONNECTED, now, orjson.dumps(info))
 
+    def delivered(self, now: float, books: int) -> None:
+        """A feed that queues its updates internally handed a batch of ``books`` updates on
+        (so that a replay hands them on at the same point, with the books in the same state)."""
+        self._put(Kind.DELIVERED, now, b'{"books":%d}' % books)
+
     def close(self) -> None:
         """No more records: the thread finishes this channel's file."""
         if not self.closed:
             self.closed = True
             self._append((self._file, _CLOSE, 0.0, b""))
+            self._append = self._late
             self._recorder._wake.set()
+
+    def _late(self, item: tuple[_File, str, float, Any]) -> None:
+        self._recorder.stats.dropped += 1  # recorded after close(): nowhere to go
 
 
 class Recorder:
@@ -293,6 +344,8 @@ class Recorder:
         self._queue: deque[tuple[_File, str, float, Any]] = deque()
         self._in = 0  # bytes queued (written by the live side only)
         self._out = 0  # bytes taken off the queue (written by the thread only)
+        # past this many bytes queued the live side takes its slow path (set by the thread)
+        self._wake_at = min(wake_bytes, max_buffer)
         self._wake = threading.Event()
         self._wake_requested = False
         self._thread: threading.Thread | None = None
@@ -317,6 +370,7 @@ class Recorder:
         name: str | None = None,
         secrets: Iterable[str | None] = (),
         redact: Redactor | None = None,
+        companion: Companion | None = None,
         extra: dict[str, Any] | None = None,
     ) -> Channel:
         """Start recording one logical connection.
@@ -324,7 +378,8 @@ class Recorder:
         ``endpoint`` is stored without user info or query values; ``subscriptions`` and
         ``feed`` (what a replay needs to rebuild the feed) must not hold credentials.
         ``secrets`` are scrubbed (replaced by ``***``) from every record and from the header;
-        ``redact`` is called on every record's payload in the writer thread.
+        ``redact`` is called on every record's payload in the writer thread; ``companion``
+        writes a second file beside each part (see :class:`Companion`).
         """
         if self._closing:
             raise ConfigurationError("this recorder is closed")
@@ -349,7 +404,7 @@ class Recorder:
         )
         slug = _slug(name or "+".join(str(s) for s in subs) or venue)
         scrub = [s.encode() for s in secrets if s and len(s) >= 4]
-        file = _File(header, f"{_slug(venue, 20)}-{slug}-{channel_id}", scrub, redact)
+        file = _File(header, f"{_slug(venue, 20)}-{slug}-{channel_id}", scrub, redact, companion)
         self._queue.append((file, _OPEN, started, b""))
         return Channel(self, file)
 
@@ -443,26 +498,25 @@ class Recorder:
                 open_files.add(file)
                 continue
             if kind == _CLOSE:
-                self._commit(file)
                 self._finish(file)
                 open_files.discard(file)
                 dirty.discard(file)
                 continue
             if kind == _BARRIER:
                 for f in dirty:
-                    self._commit(f)
                     self._sync(f)
                 dirty.clear()
                 data.set()
                 continue
             out += len(data)
+            self.stats.frames += 1
             self._add(file, kind, ts, data)
-            if file.pending >= _COMMIT_BYTES:
+            if file.main.pending + file.side.pending >= _COMMIT_BYTES:
                 self._commit(file)
             dirty.add(file)
         self._out += out
+        self._wake_at = self._out + min(self.wake_bytes, self.max_buffer)
         for f in dirty:
-            self._commit(f)
             self._sync(f)
 
     def _add(self, file: _File, kind: str, ts: float, data: str | bytes) -> None:
@@ -473,106 +527,127 @@ class Recorder:
         if file.redact is not None:
             payload = file.redact(kind, payload)
         file.last_ts = ts
-        if file.fh is None or self._due(file, ts):
+        if file.main.fh is None or self._due(file, ts):
             if not self._rotate(file, ts):
                 self.stats.unwritten += 1
                 return
         record = encode_record(kind, ts, payload)
-        file.chunks.append(record)
-        file.pending += len(record)
+        main = file.main
+        main.chunks.append(record)
+        main.pending += len(record)
         file.bytes += len(record)
         self.stats.records += 1
         self.stats.bytes += len(record)
+        if file.companion is not None:
+            lines = file.companion.feed(kind, payload)
+            if lines:
+                side = file.side
+                if side.fh is None:
+                    folder = self.directory / file.companion.folder / file.day
+                    name = f"{file.name}-{file.header.part:04d}{file.companion.suffix}"
+                    if not self._open(side, folder, name):
+                        return
+                for line in lines:
+                    side.chunks.append(line)
+                    side.pending += len(line)
 
     def _due(self, file: _File, ts: float) -> bool:
         if ts >= file.day_end or file.bytes >= self.rotate_bytes:
             return True
         return self.rotate_seconds is not None and ts - file.opened >= self.rotate_seconds
 
+    def _open(self, output: _Output, folder: Path, name: str) -> bool:
+        path = folder / (name + _EXTENSIONS[self.compression])
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            output.fh = open(path, "xb")
+        except OSError as exc:
+            self._error(f"cannot open {path}: {exc}")
+            return False
+        output.path = path
+        output.comp = _Compressor(self.compression, self.level)
+        self.files.append(path)
+        self.stats.files += 1
+        return True
+
     def _rotate(self, file: _File, ts: float) -> bool:
         """Finish the current part (if any) and open the next one. False if it failed."""
-        if file.fh is not None:
-            self._commit(file)
-            self._finish(file)
+        self._finish(file)
         if ts < file.broken_until:
             return False
         header = file.header
-        header.part += 1 if file.path is not None else 0
+        header.part += 1 if file.main.path is not None else 0
         header.opened = ts
-        day = time.strftime("%Y-%m-%d", time.gmtime(ts))
-        folder = self.directory / header.venue / day
-        path = folder / f"{file.name}-{header.part:04d}.msrec{_EXTENSIONS[self.compression]}"
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            fh = open(path, "xb")
-        except OSError as exc:
-            self._error(f"cannot open {path}: {exc}")
+        file.day = time.strftime("%Y-%m-%d", time.gmtime(ts))
+        folder = self.directory / header.venue / file.day
+        if not self._open(file.main, folder, f"{file.name}-{header.part:04d}.msrec"):
             file.broken_until = ts + _ERROR_LOG_EVERY
             return False
-        file.fh = fh
-        file.path = path
-        file.comp = _Compressor(self.compression, self.level)
-        file.day_end = calendar.timegm(time.strptime(day, "%Y-%m-%d")) + 86400.0
+        file.day_end = calendar.timegm(time.strptime(file.day, "%Y-%m-%d")) + 86400.0
         file.opened = ts
-        file.bytes = 0
-        self.files.append(path)
-        self.stats.files += 1
         head = encode_header(header)
         for secret in file.secrets:
             head = head.replace(secret, b"***")
-        file.chunks.insert(0, head)
-        file.pending += len(head)
-        file.bytes += len(head)
+        file.main.chunks.insert(0, head)
+        file.main.pending += len(head)
+        file.bytes = len(head)
         return True
 
     def _commit(self, file: _File) -> None:
-        if not file.chunks:
-            return
-        data = b"".join(file.chunks)
-        file.chunks.clear()
-        file.pending = 0
-        if file.fh is None or file.comp is None:
-            return
-        try:
-            out = file.comp.compress(data)
-            if out:
-                file.fh.write(out)
-                self.stats.written += len(out)
-            file.dirty = True
-        except OSError as exc:
-            self._fail(file, exc)
+        for output in (file.main, file.side):
+            if not output.chunks:
+                continue
+            data = b"".join(output.chunks)
+            output.chunks.clear()
+            output.pending = 0
+            if output.fh is None or output.comp is None:
+                continue
+            try:
+                compressed = output.comp.compress(data)
+                if compressed:
+                    output.fh.write(compressed)
+                    self.stats.written += len(compressed)
+                output.dirty = True
+            except OSError as exc:
+                self._fail(file, output, exc)
 
     def _sync(self, file: _File) -> None:
-        if file.fh is None or file.comp is None or not file.dirty:
-            return
-        try:
-            out = file.comp.flush()
-            file.fh.write(out)
-            file.fh.flush()
-            self.stats.written += len(out)
-            file.dirty = False
-        except OSError as exc:
-            self._fail(file, exc)
+        self._commit(file)
+        for output in (file.main, file.side):
+            if output.fh is None or output.comp is None or not output.dirty:
+                continue
+            try:
+                flushed = output.comp.flush()
+                output.fh.write(flushed)
+                output.fh.flush()
+                self.stats.written += len(flushed)
+                output.dirty = False
+            except OSError as exc:
+                self._fail(file, output, exc)
 
     def _finish(self, file: _File) -> None:
-        fh, comp = file.fh, file.comp
-        file.fh = file.comp = None
-        if fh is None or comp is None:
-            return
-        try:
-            out = comp.finish()
-            fh.write(out)
-            self.stats.written += len(out)
-            fh.close()
-        except OSError as exc:
-            self._error(f"cannot finish {file.path}: {exc}")
-            with contextlib.suppress(OSError):
+        self._commit(file)
+        for output in (file.main, file.side):
+            fh, comp = output.fh, output.comp
+            output.fh = output.comp = None
+            output.dirty = False
+            if fh is None or comp is None:
+                continue
+            try:
+                finished = comp.finish()
+                fh.write(finished)
+                self.stats.written += len(finished)
                 fh.close()
+            except OSError as exc:
+                self._error(f"cannot finish {output.path}: {exc}")
+                with contextlib.suppress(OSError):
+                    fh.close()
 
-    def _fail(self, file: _File, exc: OSError) -> None:
-        self._error(f"cannot write {file.path}: {exc}")
-        file.broken_until = file.last_ts + _ERROR_LOG_EVERY  # then try a new part
-        fh, file.fh, file.comp = file.fh, None, None
+    def _fail(self, file: _File, output: _Output, exc: OSError) -> None:
+        self._error(f"cannot write {output.path}: {exc}")
+        if output is file.main:
+            file.broken_until = file.last_ts + _ERROR_LOG_EVERY  # then try a new part
+        fh, output.fh, output.comp = output.fh, None, None
         if fh is not None:
             with contextlib.suppress(OSError):
                 fh.close()

@@ -43,7 +43,12 @@ def test_top_level_all_is_pinned() -> None:
 
 @pytest.mark.parametrize(
     "module",
-    ["marketstreams.venues.luno", "marketstreams.venues.bitmex", "marketstreams.venues.betfair"],
+    [
+        "marketstreams.venues.luno",
+        "marketstreams.venues.bitmex",
+        "marketstreams.venues.betfair",
+        "marketstreams.proxy",
+    ],
 )
 def test_venue_all_names_exist(module: str) -> None:
     mod = importlib.import_module(module)

@@ -478,8 +478,9 @@
         const r = chosen.value;
         if (!r) return [];
         const prices = new Map();
-        for (const [p, s] of r.back) prices.set(p, { price: p, back: s, lay: null });
-        for (const [p, s] of r.lay) {
+        // The 8 best each side: the inside of the market fits on screen without scrolling.
+        for (const [p, s] of r.back.slice(0, 8)) prices.set(p, { price: p, back: s, lay: null });
+        for (const [p, s] of r.lay.slice(0, 8)) {
           const row = prices.get(p) || { price: p, back: null, lay: null };
           row.lay = s;
           prices.set(p, row);

@@ -23,6 +23,12 @@ most ``max_connections`` (Betfair's default limit is 10 per app key). Per connec
   valid again; nothing is lost or applied twice. INVALID_CLOCK falls back to a full image;
 * refused app keys and refused subscriptions end the iteration with the error; an expired session
   does too, unless the feed was given a :class:`~.login.BetfairSession`, which logs in again.
+
+``record=`` (a :class:`~marketstreams.recording.Recorder`, or a folder) records each connection's
+bytes as read, with their receive time, what was sent (the authentication line withheld), every
+connect and drop, and where the feed handed each batch on; beside it, Betfair's historical format
+(one ``mcm`` / ``ocm`` per line) for other Betfair tools. ``marketstreams.replay`` plays the
+recording back through this feed's own logic (see docs/recording.md).
 """
 
 from __future__ import annotations
@@ -30,13 +36,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import ssl
+import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import Any
 
-from ...exceptions import ConfigurationError, ConnectionLostError, MalformedFrameError
+from ...exceptions import (
+    ConfigurationError,
+    ConnectionLostError,
+    MalformedFrameError,
+    MarketStreamsError,
+)
 from ...feed import FeedStats
 from ...models import Update
+from ...recording.format import Header, Kind, Record, public_endpoint
+from ...recording.writer import Channel, Recorder
 from ...secret import Secret
 from ...transport.backoff import Backoff
 from .cache import MarketCache, OrderCache
@@ -56,7 +72,7 @@ from .protocol import (
     StreamProtocol,
     SubscriptionState,
 )
-from .subscriptions import MarketSubscription, Subscription
+from .subscriptions import MarketSubscription, OrderSubscription, Subscription
 
 __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "Feed"]
 
@@ -69,6 +85,8 @@ _READ_SIZE = 256 * 1024
 # what a connection hands to ``updates()``: changed books, and the indexes of those that were
 # replaced by an image (None when none were)
 _Batch = tuple[list[Any], set[int] | None]
+# a batch and the index of the subscription it comes from
+_Item = tuple[list[Any], set[int] | None, int]
 
 
 class Feed:
@@ -100,6 +118,7 @@ class Feed:
         evict_closed_after: float = 600.0,
         keep_complete_orders: float = 3600.0,
         queue_size: int = 64,
+        record: Recorder | str | os.PathLike[str] | None = None,
     ) -> None:
         subs = list(subscriptions) if subscriptions is not None else [MarketSubscription()]
         if not subs:
@@ -148,6 +167,15 @@ class Feed:
         ]
         self._queue_size = queue_size
         self._relogin = asyncio.Lock()
+        self.evict_closed_after = evict_closed_after
+        self.keep_complete_orders = keep_complete_orders
+        self.record = record
+        self._channels: list[Channel | None] = [None] * len(subs)
+        # replaying a recording (see replay_record)
+        self._replay_protocol: StreamProtocol | None = None
+        self._replay_error: BaseException | None = None
+        self._replay_batches: deque[_Batch] = deque()
+        self._replay_backoff: Backoff | None = None
 
     def __repr__(self) -> str:
         kinds = ",".join(s.kind for s in self.subscriptions)
@@ -171,7 +199,9 @@ class Feed:
 
     async def updates(self) -> AsyncIterator[Update]:
         """Updates from every subscription until cancelled or a fatal error is raised."""
-        queue: asyncio.Queue[_Batch | BaseException] = asyncio.Queue(self._queue_size)
+        queue: asyncio.Queue[_Item | BaseException] = asyncio.Queue(self._queue_size)
+        owned = self._open_channels()
+        channels = self._channels
         tasks = [
             asyncio.create_task(self._run(i, queue), name=f"betfair-{s.kind}-{i}")
             for i, s in enumerate(self.subscriptions)
@@ -183,7 +213,10 @@ class Feed:
                     raise item
                 # Updates are made as they are handed out: short-lived objects keep the
                 # garbage collector's work small at tens of thousands of updates a second.
-                books, snapshots = item
+                books, snapshots, index = item
+                channel = channels[index]
+                if channel is not None:  # the books are handed on now, in their state of now
+                    channel.delivered(time.time(), len(books))
                 if snapshots:
                     for i, book in enumerate(books):
                         yield Update(book, [], i in snapshots)
@@ -199,21 +232,29 @@ class Feed:
             self.stats.connected = False
             for cache in self.caches:
                 cache.invalidate("feed closed")
+            for i, channel in enumerate(channels):
+                if channel is not None:
+                    channel.close()
+                    channels[i] = None
+            if owned is not None:
+                owned.close()
 
     # -- one subscription, reconnecting -------------------------------------------------
 
-    async def _run(self, index: int, queue: asyncio.Queue[_Batch | BaseException]) -> None:
+    async def _run(self, index: int, queue: asyncio.Queue[_Item | BaseException]) -> None:
         state = self.states[index]
         cache = self.caches[index]
         backoff = self._backoff()
         while True:
+            counter: str | None = None
             try:
-                await self._connection(state, cache, queue, backoff)
+                await self._connection(index, state, cache, queue, backoff)
                 reason = "connection closed"
             except asyncio.CancelledError:
                 raise
             except SessionExpiredError as exc:
                 if self._login is None:
+                    self._record_fatal(index, exc)
                     await queue.put(exc)
                     return
                 reason = f"session expired ({exc.code})"
@@ -224,25 +265,32 @@ class Feed:
                 ConfigurationError,
                 ssl.SSLCertVerificationError,  # retrying cannot make a certificate valid
             ) as exc:
+                self._record_fatal(index, exc)
                 await queue.put(exc)
                 return
             except MalformedFrameError as exc:
                 self.stats.malformed += 1
                 reason = f"malformed frame: {exc}"
+                counter = "malformed"
             except Exception as exc:  # connection errors, status failures: retried
                 if getattr(exc, "action", None) is ErrorAction.FATAL:
+                    self._record_fatal(index, exc)
                     await queue.put(exc)
                     return
                 if isinstance(exc, ConnectionLostError):
                     reason = str(exc)
+                    if isinstance(exc, _Silence):
+                        counter = "silences"
                 else:
                     reason = f"{exc.__class__.__name__}: {exc}"
                     if getattr(exc, "code", None) is not None:
                         self.stats.errors += 1
+                        counter = "errors"
+            self._record_lost(index, reason, counter)
             self.stats.connected = False
             invalid = cache.invalidate(reason)
             if invalid:
-                await queue.put((invalid, None))
+                await queue.put((invalid, None, index))
             delay = backoff.next_delay()
             logger.warning(
                 "betfair %s stream lost (%s); reconnecting in %.2fs",
@@ -273,9 +321,10 @@ class Feed:
 
     async def _connection(
         self,
+        index: int,
         state: SubscriptionState,
         cache: MarketCache | OrderCache,
-        queue: asyncio.Queue[_Batch | BaseException],
+        queue: asyncio.Queue[_Item | BaseException],
         backoff: Backoff,
     ) -> None:
         if self._login is not None and self._login._token is None:
@@ -293,6 +342,9 @@ class Feed:
         protocol = StreamProtocol(
             self._app_key, self._session_token(), state, max_line=self.max_line
         )
+        channel = self._channels[index]
+        if channel is not None:
+            channel.connected(time.time())
         loop = asyncio.get_running_loop()
         try:
             deadline = loop.time() + self.connect_timeout
@@ -311,22 +363,27 @@ class Feed:
                     missed += 1
                     if missed >= self.idle_intervals:
                         stats.silences += 1
-                        raise ConnectionLostError(
-                            f"silent for {missed} heartbeat intervals"
-                        ) from None
+                        raise _Silence(f"silent for {missed} heartbeat intervals") from None
                     protocol.send_heartbeat()
-                    writer.write(protocol.data_to_send())
+                    out = protocol.data_to_send()
+                    writer.write(out)
+                    if channel is not None:
+                        _record_sent(channel, out)
                     continue
                 if not data:
                     raise ConnectionLostError("connection closed by Betfair")
+                if channel is not None:
+                    channel.received(time.time(), data)
                 missed = 0
                 batch = self._apply(protocol.events(data), state, cache, backoff)
                 out = protocol.data_to_send()
                 if out:
                     writer.write(out)
+                    if channel is not None:
+                        _record_sent(channel, out)
                 if batch is not None:
                     stats.updates += len(batch[0])
-                    await queue.put(batch)
+                    await queue.put((batch[0], batch[1], index))
         finally:
             writer.close()
             with contextlib.suppress(Exception):
@@ -387,3 +444,194 @@ class Feed:
         if not books:
             return None
         return books, snapshots
+
+    # -- recording and replay ---------------------------------------------------------------------
+
+    def _open_channels(self) -> Recorder | None:
+        """One recording channel per subscription; returns the recorder the feed owns, if any."""
+        record = self.record
+        if record is None:
+            return None
+        owned = None
+        if not isinstance(record, Recorder):
+            record = owned = Recorder(record)
+        secrets = [self._app_key.value, self._session.value if self._session else None]
+        for i, sub in enumerate(self.subscriptions):
+            message = sub.to_message(0)
+            self._channels[i] = record.channel(
+                self.venue,
+                f"tls://{self.host}:{self.port}",
+                [message],
+                feed={
+                    "kind": sub.kind,
+                    "subscription": message,
+                    "host": public_endpoint(self.host),
+                    "port": self.port,
+                    "evict_closed_after": self.evict_closed_after,
+                    "keep_complete_orders": self.keep_complete_orders,
+                    "max_line": self.max_line,
+                },
+                name=f"{sub.kind}{i}",
+                secrets=secrets,
+                companion=_Historical(sub.change_op),
+            )
+        return owned
+
+    def _record_lost(self, index: int, reason: str, counter: str | None) -> None:
+        channel = self._channels[index]
+        if channel is not None:
+            channel.disconnected(time.time(), reason, counter=counter)
+
+    def _record_fatal(self, index: int, exc: BaseException) -> None:
+        channel = self._channels[index]
+        if channel is not None:
+            channel.disconnected(time.time(), str(exc), error=type(exc).__name__, fatal=True)
+
+    @classmethod
+    def from_recording(cls, header: Header) -> Feed:
+        """A feed that replays one recorded subscription (see :meth:`replay_record`)."""
+        info = header.feed
+        message = info.get("subscription") or {}
+        common: dict[str, Any] = {
+            "conflate_ms": message.get("conflateMs"),
+            "heartbeat_ms": message.get("heartbeatMs"),
+            "segmentation_enabled": bool(message.get("segmentationEnabled", True)),
+        }
+        kind = info.get("kind")
+        subscription: Subscription
+        if kind == "market":
+            subscription = MarketSubscription(**common)
+        elif kind == "order":
+            subscription = OrderSubscription(**common)
+        else:
+            raise ConfigurationError("the recording does not say which Betfair stream it holds")
+        feed = cls(
+            "replay",
+            "replay",
+            [subscription],
+            host=str(info.get("host") or DEFAULT_HOST),
+            port=int(info.get("port") or DEFAULT_PORT),
+            evict_closed_after=float(info.get("evict_closed_after", 600.0)),
+            keep_complete_orders=float(info.get("keep_complete_orders", 3600.0)),
+            max_line=int(info.get("max_line", DEFAULT_MAX_LINE)),
+        )
+        feed._replay_backoff = feed._backoff()
+        return feed
+
+    def replay_record(self, record: Record) -> list[Update]:
+        """Apply one recorded record exactly as the live feed applied the event it records: the
+        bytes through the same :class:`StreamProtocol` and cache, batches handed on where the
+        live feed handed them on (so hooks see the books in the same state), drops and
+        reconnects where they happened. Raises what the live feed raised."""
+        kind = record.kind
+        state, cache = self.states[0], self.caches[0]
+        if kind in Kind.received:
+            protocol = self._replay_protocol
+            if protocol is None or self._replay_error is not None:
+                return []
+            backoff = self._replay_backoff or self._backoff()
+            try:
+                data = record.data if isinstance(record.data, bytes) else record.data.encode()
+                batch = self._apply(protocol.events(data), state, cache, backoff)
+            except Exception as exc:  # the connection ends here; its drop record follows
+                self._replay_error = exc
+                return []
+            finally:
+                protocol.data_to_send()
+            if batch is not None:
+                self.stats.updates += len(batch[0])
+                self._replay_batches.append(batch)
+            return []
+        if kind == Kind.DELIVERED:
+            if not self._replay_batches:
+                logger.warning("replay: a recorded delivery without a batch to deliver")
+                return []
+            books, snapshots = self._replay_batches.popleft()
+            if snapshots:
+                return [Update(book, [], i in snapshots) for i, book in enumerate(books)]
+            return [Update(book) for book in books]
+        if kind == Kind.CONNECTED:
+            stats = self.stats
+            if id(state) in self._connected_once:
+                stats.reconnects += 1
+            self._connected_once.add(id(state))
+            stats.connects += 1
+            stats.connected = True
+            self._replay_protocol = StreamProtocol(
+                self._app_key, self._session_token(), state, max_line=self.max_line
+            )
+            self._replay_error = None
+            return []
+        if kind == Kind.DISCONNECTED or kind == Kind.LOST:
+            if kind == Kind.LOST and self._replay_protocol is None:
+                return []
+            info = record.info()
+            error, self._replay_error = self._replay_error, None
+            self._replay_protocol = None
+            if info.get("fatal"):
+                if error is not None:
+                    raise error
+                raise MarketStreamsError(f"the live feed stopped: {info.get('reason')}")
+            counter = info.get("counter")
+            if counter == "malformed":
+                self.stats.malformed += 1
+            elif counter == "errors":
+                self.stats.errors += 1
+            elif counter == "silences":
+                self.stats.silences += 1
+            if kind == Kind.LOST:
+                reason = f"the recording lost {info.get('frames')} frame(s)"
+            else:
+                reason = str(info.get("reason", "connection closed"))
+            self.stats.connected = False
+            invalid = cache.invalidate(reason)
+            if invalid:
+                self._replay_batches.append((invalid, None))
+        return []
+
+
+class _Silence(ConnectionLostError):
+    """Nothing came for several heartbeat intervals."""
+
+
+_AUTHENTICATION = b'"op":"authentication"'
+
+
+def _record_sent(channel: Channel, data: bytes) -> None:
+    """Record what was written, line by line; the authentication line only as a summary."""
+    now = time.time()
+    for line in data.split(b"\r\n"):
+        if not line:
+            continue
+        if _AUTHENTICATION in line:
+            channel.withheld(now, {"op": "authentication"})
+        else:
+            channel.sent(now, line + b"\r\n")
+
+
+class _Historical:
+    """Betfair's historical format beside a recording: every ``mcm`` (or ``ocm``) line that
+    carries changes, as received, one per line (runs in the recorder's thread)."""
+
+    folder = "betfair-historical"
+
+    def __init__(self, change_op: str) -> None:
+        self.suffix = f".{change_op}"
+        self._op = b'"op":"%s"' % change_op.encode()
+        self._changes = b'"mc":[' if change_op == "mcm" else b'"oc":['
+        self._empty = self._changes + b"]"
+        self._rest = b""
+
+    def feed(self, kind: str, payload: bytes) -> list[bytes]:
+        if kind not in Kind.received:
+            if kind == Kind.CONNECTED or kind == Kind.DISCONNECTED:
+                self._rest = b""  # a new connection starts with a new line
+            return []
+        data = self._rest + payload if self._rest else payload
+        lines = data.split(b"\n")
+        self._rest = lines.pop()
+        out = []
+        for line in lines:
+            if self._op in line[:80] and self._changes in line and self._empty not in line:
+                out.append(line.rstrip(b"\r") + b"\n")
+        return out

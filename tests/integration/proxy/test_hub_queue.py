@@ -33,7 +33,7 @@ def test_a_frame_holds_replies_then_trades_then_states_and_conflates() -> None:
     book = make_book("luno", "XBTZAR")
     hub.on_update(book, [])
     client = hub.connect("test")
-    assert [m["type"] for m in frame_of(client)] == ["hello", "books"]
+    assert [m["type"] for m in frame_of(client)] == ["hello", "books", "venue"]
     hub.receive(client, b'{"op": "subscribe", "books": ["luno:XBTZAR"], "id": 1}')
     assert [m["type"] for m in frame_of(client)] == ["subscribed", "snapshot"]
     assert client.take(0.0) is None  # nothing pending, nothing sent

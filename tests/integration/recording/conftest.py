@@ -26,6 +26,8 @@ Observation = tuple[Any, ...]
 
 
 def observe(book: Any, trades: list[Any]) -> Observation:
+    if not hasattr(book, "depth"):  # Betfair's MarketBook / OrderMarket: the whole market
+        return (book.is_valid, book.invalid_reason, book.snapshot(), [t.as_dict() for t in trades])
     return (
         book.is_valid,
         book.invalid_reason,
@@ -68,8 +70,8 @@ class Waiter:
 
 
 def recording_bytes(folder: Path) -> bytes:
-    """Every recording file under ``folder``, decompressed and concatenated."""
-    return b"".join(gzip.decompress(p.read_bytes()) for p in sorted(folder.rglob("*.msrec.gz")))
+    """Every file the recorder wrote under ``folder``, decompressed and concatenated."""
+    return b"".join(gzip.decompress(p.read_bytes()) for p in sorted(folder.rglob("*.gz")))
 
 
 async def replay_with_feed(folder: Path) -> tuple[dict[str, list[Observation]], RecordingFeed]:

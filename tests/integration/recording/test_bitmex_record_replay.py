@@ -49,9 +49,11 @@ async def test_recorded_session_replays_call_for_call(tmp_path: Path, waiter: Wa
         async def healthy(connects: int) -> None:
             target = calls() + 80
             await waiter.until(
-                lambda: feed.stats.connects >= connects
-                and all(feed.books[s].is_valid for s in ("XBTUSD", "ETHUSD"))
-                and calls() >= target
+                lambda: (
+                    feed.stats.connects >= connects
+                    and all(feed.books[s].is_valid for s in ("XBTUSD", "ETHUSD"))
+                    and calls() >= target
+                )
             )
 
         try:
@@ -71,9 +73,7 @@ async def test_recorded_session_replays_call_for_call(tmp_path: Path, waiter: Wa
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
             await recorder.aclose()
-        signatures = [
-            c["args"][2] for c in server.commands if c.get("op") == "authKeyExpires"
-        ]
+        signatures = [c["args"][2] for c in server.commands if c.get("op") == "authKeyExpires"]
     live = observer.seen
 
     stats = feed.stats

@@ -58,9 +58,11 @@ async def test_recorded_session_replays_call_for_call(tmp_path: Path, waiter: Wa
             async def healthy(feed: luno.Feed, connects: int) -> None:
                 target = calls(feed.pair) + 60
                 await waiter.until(
-                    lambda: feed.stats.connects >= connects
-                    and feed.book.is_valid
-                    and calls(feed.pair) >= target
+                    lambda: (
+                        feed.stats.connects >= connects
+                        and feed.book.is_valid
+                        and calls(feed.pair) >= target
+                    )
                 )
 
             try:
@@ -118,7 +120,9 @@ async def test_replay_in_worker_processes_matches(tmp_path: Path, waiter: Waiter
     async with LunoMockServer(pairs=PAIRS, seed=5, orders=300, rate=400.0) as server:
         recorder = Recorder(folder)
         feeds = [
-            luno.Feed(p, url=server.url, backoff=Backoff(initial=0.01, maximum=0.05), record=recorder)
+            luno.Feed(
+                p, url=server.url, backoff=Backoff(initial=0.01, maximum=0.05), record=recorder
+            )
             for p in PAIRS
         ]
         task = asyncio.create_task(Updater(*feeds, hooks=[observer, waiter]).run())

@@ -1,0 +1,112 @@
+"""``marketstreams record`` and ``marketstreams replay`` as a user runs them: real processes."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import os
+import signal
+import sys
+from pathlib import Path
+
+import orjson
+
+from marketstreams.recording import find_recordings
+from marketstreams.sources import discover
+from mock_servers.betfair import BetfairMockServer
+from mock_servers.bitmex import MockBitmexServer
+from mock_servers.luno import LunoMockServer
+
+from .conftest import HANG_GUARD, recording_bytes
+
+
+def only_recording(folder: Path) -> bytes:
+    [path] = list(folder.rglob("*.msrec.gz"))
+    return gzip.decompress(path.read_bytes())
+
+
+def historical_files(folder: Path) -> list[Path]:
+    return list((folder / "betfair-historical").rglob("*.mcm.gz"))
+
+
+async def cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "marketstreams.cli",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, **(env or {})},
+    )
+    async with asyncio.timeout(120):
+        out, err = await proc.communicate()
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_record_luno_then_replay_at_ten_times_the_pace(tmp_path: Path) -> None:
+    env = {"LUNO_API_KEY": "cli-key-id-77", "LUNO_API_SECRET": "cli-secret-77"}
+    async with LunoMockServer(
+        pairs=("XBTZAR", "ETHZAR"),
+        orders=200,
+        rate=100.0,
+        credentials={"cli-key-id-77": "cli-secret-77"},
+    ) as server:
+        code, out, err = await cli(
+            "record", "luno", "XBTZAR", "ETHZAR", "--url", server.url,
+            "--out", str(tmp_path), "--duration", "1.5", env=env,
+        )  # fmt: skip
+    assert code == 0, err
+    assert "record: frames=" in out
+    groups, _ = find_recordings(discover(tmp_path))
+    assert sorted(g[0].header.subscriptions[0] for g in groups) == ["ETHZAR", "XBTZAR"]
+    raw = recording_bytes(tmp_path)
+    assert b"cli-key-id-77" not in raw and b"cli-secret-77" not in raw
+
+    code, out, err = await cli("replay", str(tmp_path), "--speed", "10", "--json")
+    assert code == 0, err
+    summary = orjson.loads(out.splitlines()[0])
+    assert summary["files"] == 2 and summary["errors"] == [] and summary["updates"] > 10
+    assert summary["markets"] == 2
+
+
+async def test_sigterm_finishes_the_files(tmp_path: Path) -> None:
+    async with MockBitmexServer(["XBTUSD"], interval=0.01) as server:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "marketstreams.cli", "record", "bitmex", "XBTUSD",
+            "--url", server.url, "--out", str(tmp_path),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        async with asyncio.timeout(HANG_GUARD):
+            await server.wait_for_command(lambda c: c.get("args") == ["trade:XBTUSD"])
+        proc.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(HANG_GUARD):
+            _, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    data = only_recording(tmp_path)  # a whole gzip stream: the file was finished
+    assert data.startswith(b"MSREC 1 ")
+    assert b"\nS" in data and b'{"op":"subscribe","args":["orderBookL2:XBTUSD"]}' in data
+
+
+async def test_record_betfair_markets_and_orders(tmp_path: Path) -> None:
+    async with BetfairMockServer(rate=500.0, seed=3) as server:
+        ep = server.endpoint()
+        code, _, err = await cli(
+            "record", "betfair", "--event-type-ids", "7", "--orders",
+            "--url", f"{ep.host}:{ep.port}", "--ca-file", ep.ca_path,
+            "--out", str(tmp_path), "--duration", "1.5",
+            env={"BETFAIR_APP_KEY": ep.app_key, "BETFAIR_SESSION_TOKEN": ep.session},
+        )  # fmt: skip
+    assert code == 0, err
+    groups, _ = find_recordings(discover(tmp_path))
+    assert sorted(g[0].header.feed["kind"] for g in groups) == ["market", "order"]
+    assert historical_files(tmp_path)
+    raw = recording_bytes(tmp_path)
+    assert ep.app_key.encode() not in raw and ep.session.encode() not in raw
+
+
+async def test_record_refuses_a_betfair_run_without_credentials(tmp_path: Path) -> None:
+    env = {"BETFAIR_APP_KEY": "", "BETFAIR_SESSION_TOKEN": ""}
+    code, _, err = await cli("record", "betfair", "1.23", "--out", str(tmp_path), env=env)
+    assert code == 2 and "BETFAIR_APP_KEY" in err
