@@ -71,7 +71,9 @@ def serve(port_file: str, frames_file: str) -> None:
 # -- the client --------------------------------------------------------------------------------
 
 
-async def run_once(venue: str, port: int, expected: int, record_dir: str | None, compression: str) -> dict[str, Any]:
+async def run_once(
+    venue: str, port: int, expected: int, record_dir: str | None, compression: str
+) -> dict[str, Any]:
     from marketstreams import Updater
     from marketstreams.recording import Recorder
     from marketstreams.venues import bitmex, luno
@@ -96,7 +98,9 @@ async def run_once(venue: str, port: int, expected: int, record_dir: str | None,
     if venue == "luno":
         feed = luno.Feed("XBTZAR", "k", "s", url=f"ws://127.0.0.1:{port}", record=recorder)
     else:
-        feed = bitmex.Feed(["orderBookL2", "trade"], url=f"ws://127.0.0.1:{port}/realtime", record=recorder)
+        feed = bitmex.Feed(
+            ["orderBookL2", "trade"], url=f"ws://127.0.0.1:{port}/realtime", record=recorder
+        )
     task = asyncio.create_task(Updater(feed, hooks=[hook]).run())
     await asyncio.wait_for(done.wait(), 600)
     task.cancel()
@@ -144,12 +148,16 @@ def count_updates(venue: str, frames: list[str]) -> int:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--updates", type=int, default=20_000, help="luno updates per run")
     parser.add_argument("--repeat-capture", type=int, default=10, help="bitmex capture repetitions")
     parser.add_argument("--compression", default="gzip", choices=("gzip", "zstd", "none"))
-    parser.add_argument("--serve", nargs=2, metavar=("PORT_FILE", "FRAMES_FILE"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--serve", nargs=2, metavar=("PORT_FILE", "FRAMES_FILE"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.serve:
         serve(*args.serve)
@@ -166,7 +174,9 @@ def main() -> int:
                 time.sleep(0.05)
             port = int(Path(port_file).read_text())
             venues = ["luno"] + (["bitmex"] if frames["bitmex"] else [])
-            print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, compression {args.compression}, {args.runs} runs each, alternating")
+            print(
+                f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, compression {args.compression}, {args.runs} runs each, alternating"
+            )
             ok = True
             for venue in venues:
                 expected = count_updates(venue, frames[venue])
@@ -175,7 +185,9 @@ def main() -> int:
                 for i in range(args.runs * 2):
                     recording = i % 2 == 1
                     record_dir = os.path.join(tmp, f"rec-{venue}-{i}") if recording else None
-                    result = asyncio.run(run_once(venue, port, expected, record_dir, args.compression))
+                    result = asyncio.run(
+                        run_once(venue, port, expected, record_dir, args.compression)
+                    )
                     rates[recording].append(result["rate"])
                     if recording:
                         last = result
