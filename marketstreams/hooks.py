@@ -66,6 +66,19 @@ class HookStats:
         return out
 
 
+def report_error(hook: Hook, where: str = "") -> None:
+    """Count a hook's failure and log it: the first with its traceback, then the 10th, 100th,
+    1000th... with the count, so a hook that fails on every update does not flood the log."""
+    hook.stats.errors += 1
+    n = hook.stats.errors
+    if n == 1:
+        logger.exception("hook %s raised%s; its next deliveries go on", hook.name, where)
+    elif n & (n - 1) == 0 or str(n).rstrip("0") == "1":
+        logger.error(
+            "hook %s has raised %d times%s (first traceback logged above)", hook.name, n, where
+        )
+
+
 def _is_async(fn: object) -> bool:
     if inspect.iscoroutinefunction(fn):
         return True
@@ -189,8 +202,7 @@ class Hook:
         try:
             self.fn(book, trades)
         except Exception:
-            self.stats.errors += 1
-            logger.exception("hook %s raised; its next deliveries go on", self.name)
+            report_error(self)
         finally:
             self._busy = False
 
@@ -214,7 +226,6 @@ class Hook:
                 except asyncio.CancelledError:
                     raise
                 except Exception:
-                    self.stats.errors += 1
-                    logger.exception("hook %s raised; its next deliveries go on", self.name)
+                    report_error(self)
                 finally:
                     self._busy = False

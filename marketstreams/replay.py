@@ -58,7 +58,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import orjson
 
 from .exceptions import ConfigurationError, MalformedFrameError, MarketStreamsError, ReplayError
-from .hooks import Hook
+from .hooks import Hook, report_error
 from .recording.play import RecordingFeed
 from .sources import Source, discover, iter_lines
 
@@ -395,8 +395,7 @@ def _run_job(job: _Job) -> FileResult:
                         else:
                             fn(book, empty)
                     except Exception:
-                        hook.stats.errors += 1
-                        logger.exception("hook %s raised on %s", hook.name, source.name)
+                        report_error(hook, f" on {source.name}")
         result.markets = len(seen)
         for hook in hooks:
             hook.stats.offered = hook.stats.calls = result.updates

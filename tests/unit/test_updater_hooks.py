@@ -192,3 +192,18 @@ async def test_thread_hook_gets_copies_off_the_loop() -> None:
     await Updater(feed, hooks=[hook]).run()
     assert seen and all(not on_main for on_main, _ in seen)
     assert seen[-1][1] == 29 and hook.stats.calls + hook.stats.conflated == 30
+
+
+async def test_failing_hook_logs_first_traceback_then_counts(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def always(book: Any, trades: list[Trade]) -> None:
+        raise KeyError("missing")
+
+    updater = Updater(ListFeed("A", 1000), hooks=[always])
+    with caplog.at_level(logging.ERROR, logger="marketstreams.hooks"):
+        await updater.run()
+    assert updater.hooks[0].stats.errors == 1000
+    records = [r for r in caplog.records if r.name == "marketstreams.hooks"]
+    assert sum(r.exc_info is not None for r in records) == 1  # one traceback, not a thousand
+    assert len(records) < 20 and "1000 times" in records[-1].getMessage()
