@@ -110,8 +110,8 @@ def measure(
             peer = json.loads(out)
             rates[key] = peer["lines"] / peer["seconds"]
     if len(paths) >= 2:
-        one = timeit(lambda: replay(paths), 1)
-        two = timeit(lambda: replay(paths, workers=2), 1)
+        one = timeit(lambda: replay(paths), args.repeat)
+        two = timeit(lambda: replay(paths, workers=2), args.repeat)
         rates["f1"], rates["f"] = n / one, n / two
     labels = {
         "a": "(a) orjson parse only (floor)",
