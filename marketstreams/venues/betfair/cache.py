@@ -143,95 +143,98 @@ class MarketCache:
                 book.conflated = mc.get("con") is True
                 out.append(book)
                 changed = book.changed_runners = []
-                for key, value in mc.items():
-                    if key == "rc":
-                        runners = book._runners
-                        stamp = self.messages
-                        for rc in value:
-                            sid = rc["id"]
-                            hc = rc.get("hc")
-                            r = runners.get(sid if not hc else (sid, hc))
-                            if r is None:
-                                r = book._add_runner(sid, hc or 0.0)
-                            if r._stamp != stamp:
-                                r._stamp = stamp
-                                changed.append(r)
-                            for k, x in rc.items():
-                                if k == "id":
-                                    continue
-                                if k == "atb":
-                                    # zero sizes stay in the dict (filtered when read): the key
-                                    # set only grows, so the sorted keys are checked by length
-                                    r._atb.update(x)
-                                    r._atb_list = None
-                                elif k == "atl":
-                                    r._atl.update(x)
-                                    r._atl_list = None
-                                elif k == "trd":
-                                    td = r._trd
-                                    if td is None:
-                                        td = r._trd = {}
-                                        book.traded_seen = True
-                                    if not x:
-                                        td.clear()
-                                    td.update(x)
-                                    r._trd_total = None
-                                    book._market_tv = None
-                                elif k == "ltp":
-                                    r.last_price_traded = x
-                                elif k == "tv":
-                                    r.tv = x
-                                elif k == "spn":
-                                    r.sp_near = x if x.__class__ is not str else float(x)
-                                elif k == "spf":
-                                    r.sp_far = x if x.__class__ is not str else float(x)
-                                elif k == "batb":
-                                    ld = r._batb
-                                    r._atb_list = None
-                                    for e in x:
-                                        if e[2]:
-                                            ld[e[0]] = e
-                                        else:
-                                            ld.pop(e[0], None)
-                                elif k == "batl":
-                                    ld = r._batl
-                                    r._atl_list = None
-                                    for e in x:
-                                        if e[2]:
-                                            ld[e[0]] = e
-                                        else:
-                                            ld.pop(e[0], None)
-                                elif k == "bdatb":
-                                    ld = r._bdatb
-                                    r._atb_list = None
-                                    for e in x:
-                                        if e[2]:
-                                            ld[e[0]] = e
-                                        else:
-                                            ld.pop(e[0], None)
-                                elif k == "bdatl":
-                                    ld = r._bdatl
-                                    r._atl_list = None
-                                    for e in x:
-                                        if e[2]:
-                                            ld[e[0]] = e
-                                        else:
-                                            ld.pop(e[0], None)
-                                elif k == "spb":
-                                    r._spb.update(x)
-                                elif k == "spl":
-                                    r._spl.update(x)
-                    elif key == "marketDefinition":
-                        book._apply_definition(value)
-                        if book.status == "CLOSED":
-                            if book.closed_at is None:
-                                book.closed_at = pt if pt is not None else 0
-                                self._closed[mid] = book.closed_at
-                        elif book.closed_at is not None:
-                            book.closed_at = None
-                            self._closed.pop(mid, None)
-                    elif key == "tv":
-                        book.tv = value
+                # Definition first (it may add runners and sets their order), then runners.
+                value = mc.get("marketDefinition")
+                if value is not None:
+                    book._apply_definition(value)
+                    if book.status == "CLOSED":
+                        if book.closed_at is None:
+                            book.closed_at = pt if pt is not None else 0
+                            self._closed[mid] = book.closed_at
+                    elif book.closed_at is not None:
+                        book.closed_at = None
+                        self._closed.pop(mid, None)
+                value = mc.get("rc")
+                if value:
+                    runners = book._runners
+                    stamp = self.messages
+                    for rc in value:
+                        sid = rc["id"]
+                        hc = rc.get("hc")
+                        r = runners.get(sid if not hc else (sid, hc))
+                        if r is None:
+                            r = book._add_runner(sid, hc or 0.0)
+                        if r._stamp != stamp:
+                            r._stamp = stamp
+                            changed.append(r)
+                        for k, x in rc.items():
+                            if k == "id":
+                                continue
+                            if k == "atb":
+                                # zero sizes stay in the dict (filtered when read): the key
+                                # set only grows, so the sorted keys are checked by length
+                                r._atb.update(x)
+                                r._atb_list = None
+                            elif k == "atl":
+                                r._atl.update(x)
+                                r._atl_list = None
+                            elif k == "trd":
+                                td = r._trd
+                                if td is None:
+                                    td = r._trd = {}
+                                    book.traded_seen = True
+                                if not x:
+                                    td.clear()
+                                td.update(x)
+                                r._trd_total = None
+                                book._market_tv = None
+                            elif k == "ltp":
+                                r.last_price_traded = x
+                            elif k == "tv":
+                                r.tv = x
+                            elif k == "spn":
+                                r.sp_near = x if x.__class__ is not str else float(x)
+                            elif k == "spf":
+                                r.sp_far = x if x.__class__ is not str else float(x)
+                            elif k == "batb":
+                                ld = r._batb
+                                r._atb_list = None
+                                for e in x:
+                                    if e[2]:
+                                        ld[e[0]] = e
+                                    else:
+                                        ld.pop(e[0], None)
+                            elif k == "batl":
+                                ld = r._batl
+                                r._atl_list = None
+                                for e in x:
+                                    if e[2]:
+                                        ld[e[0]] = e
+                                    else:
+                                        ld.pop(e[0], None)
+                            elif k == "bdatb":
+                                ld = r._bdatb
+                                r._atb_list = None
+                                for e in x:
+                                    if e[2]:
+                                        ld[e[0]] = e
+                                    else:
+                                        ld.pop(e[0], None)
+                            elif k == "bdatl":
+                                ld = r._bdatl
+                                r._atl_list = None
+                                for e in x:
+                                    if e[2]:
+                                        ld[e[0]] = e
+                                    else:
+                                        ld.pop(e[0], None)
+                            elif k == "spb":
+                                r._spb.update(x)
+                            elif k == "spl":
+                                r._spl.update(x)
+                value = mc.get("tv")
+                if value is not None:
+                    book.tv = value
             if len(out) > 1:
                 out = list(dict.fromkeys(out))
             if self._closed and pt is not None and pt - self._last_sweep >= _SWEEP_EVERY_MS:
