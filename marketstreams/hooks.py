@@ -19,7 +19,8 @@ Delivery policies (``Hook(fn, policy=...)``):
 Sync hooks run on the event loop. A sync hook that is idle when an update arrives is called at
 once, inside the dispatch, so fast sync hooks see every update with no task switch; a sync hook
 that blocks (``time.sleep``, blocking I/O) blocks the whole loop: make such hooks async, or pass
-``thread=True`` to run it in a worker thread of its own (it is then always handed a book copy).
+``thread=True`` to run it in a worker thread of its own (it is then always handed a book copy;
+a call already running when the Updater stops cannot be interrupted, and nothing waits for it).
 
 Async hooks run in a task of their own. A hook that raises is logged (logger
 ``marketstreams.hooks``) and counted in ``stats.errors``; its next deliveries go on.
@@ -32,6 +33,7 @@ import inspect
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
@@ -118,7 +120,10 @@ class Hook:
         self._pending: dict[tuple[str, str], Update] = {}
         self._queue: deque[Update] = deque()
         self._wakeup = asyncio.Event()
+        self._idle = asyncio.Event()  # set whenever the delivery task has nothing left to do
+        self._idle.set()
         self._busy = False
+        self._executor: ThreadPoolExecutor | None = None
         self._task: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
@@ -166,12 +171,13 @@ class Hook:
         return not (self._busy or self._has_pending())
 
     async def drain(self) -> None:
-        """Wait until every pending delivery has been made."""
-        while not self.idle:
+        """Wait until every pending delivery has been made (no busy waiting)."""
+        while not self.idle and self._task is not None and not self._task.done():
+            self._idle.clear()
             self._wakeup.set()
-            await asyncio.sleep(0)
-            if self._task is None or self._task.done():
-                break
+            idle = asyncio.ensure_future(self._idle.wait())
+            await asyncio.wait({idle, self._task}, return_when=asyncio.FIRST_COMPLETED)
+            idle.cancel()
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -181,6 +187,10 @@ class Hook:
             except asyncio.CancelledError:
                 pass
             self._task = None
+        if self._executor is not None:
+            # A call already running in the thread cannot be interrupted; nothing waits for it.
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
 
     # -- delivery -----------------------------------------------------------------------------
 
@@ -208,6 +218,7 @@ class Hook:
 
     async def _deliver(self) -> None:
         while True:
+            self._idle.set()
             await self._wakeup.wait()
             self._wakeup.clear()
             while self._has_pending():
@@ -220,7 +231,13 @@ class Hook:
                     elif self.is_async:
                         await self.fn(update.book, update.trades)  # type: ignore[misc]
                     elif self.thread:
-                        await asyncio.to_thread(self.fn, update.book, update.trades)
+                        if self._executor is None:
+                            self._executor = ThreadPoolExecutor(
+                                1, f"marketstreams-hook-{self.name}"
+                            )
+                        await asyncio.get_running_loop().run_in_executor(
+                            self._executor, self.fn, update.book, update.trades
+                        )
                     else:
                         self.fn(update.book, update.trades)
                 except asyncio.CancelledError:

@@ -207,3 +207,36 @@ async def test_failing_hook_logs_first_traceback_then_counts(
     records = [r for r in caplog.records if r.name == "marketstreams.hooks"]
     assert sum(r.exc_info is not None for r in records) == 1  # one traceback, not a thousand
     assert len(records) < 20 and "1000 times" in records[-1].getMessage()
+
+
+async def test_drain_waits_without_spinning() -> None:
+    import time
+
+    async def slow(book: Any, trades: list[Trade]) -> None:
+        await asyncio.sleep(0.3)
+
+    updater = Updater(ListFeed("A", 3), hooks=[slow])
+    cpu = time.process_time()
+    await updater.run()  # ends by draining the slow hook's pending delivery
+    assert updater.hooks[0].stats.calls >= 2
+    assert time.process_time() - cpu < 0.2  # waited on an event, not a busy loop
+
+
+async def test_stopping_does_not_wait_for_a_blocked_thread_hook() -> None:
+    import threading
+
+    release = threading.Event()
+    entered = threading.Event()
+
+    def blocked(book: Any, trades: list[Trade]) -> None:
+        entered.set()
+        release.wait(10)
+
+    hook = Hook(blocked, thread=True)
+    gate = asyncio.Event()
+    task = asyncio.create_task(Updater(ListFeed("A", 10, gate=gate), hooks=[hook]).run())
+    await asyncio.to_thread(entered.wait, 10)
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=5)  # a hang guard: cancellation is immediate
+    release.set()
+    assert done and task.cancelled()

@@ -68,6 +68,7 @@ class MarketCache:
     __slots__ = (
         "_closed",
         "_last_sweep",
+        "_repairing",
         "changes",
         "evict_closed_after",
         "markets",
@@ -81,6 +82,7 @@ class MarketCache:
         self.markets: dict[str, MarketBook] = {}
         self.evict_closed_after = evict_closed_after
         self.repaired = 0  # messages applied through the tolerant slow path
+        self._repairing = False
         self.changes = 0
         self.messages = 0
         self.publish_time: int | None = None
@@ -249,21 +251,35 @@ class MarketCache:
         the wrong length (seen in hand-edited fixtures), runner changes that are not objects.
         Applying a message twice gives the same state (every field replaces), so the repaired
         message is applied again from the start."""
-        repaired = _repair_market_message(m)
+        failure = MalformedFrameError(
+            f"cannot apply market change ({exc.__class__.__name__}: {exc})", message
+        )
+        repaired = None if self._repairing else _repair_market_message(m)
         if repaired is None:
-            raise MalformedFrameError(
-                f"cannot apply market change ({exc.__class__.__name__}: {exc})", message
-            ) from None
+            self._invalidate_changed(m, failure)
+            raise failure from None
         logger.debug("repaired a market change (%s: %s)", exc.__class__.__name__, exc)
         self.repaired += 1
         self.messages -= 1
         self.changes -= len(repaired.get("mc") or ())
+        self._repairing = True  # the repaired message gets one try, never a loop of repairs
         try:
             return self(repaired)
         except MalformedFrameError:
-            raise MalformedFrameError(
-                f"cannot apply market change ({exc.__class__.__name__}: {exc})", message
-            ) from None
+            self._invalidate_changed(m, failure)
+            raise failure from None
+        finally:
+            self._repairing = False
+
+    def _invalidate_changed(self, m: Any, failure: Exception) -> None:
+        """A message that could not be applied may have been applied in part: the markets it
+        names are out of sync until their next image."""
+        mcs = m.get("mc") if isinstance(m, dict) else None
+        for mc in mcs if isinstance(mcs, list) else ():
+            mid = mc.get("id") if isinstance(mc, dict) else None
+            book = self.markets.get(mid) if isinstance(mid, str) else None
+            if book is not None:
+                book.invalidate(f"a change could not be applied: {failure}")
 
     def _set_stale(self, stale: bool) -> list[MarketBook]:
         if stale == self.stale:

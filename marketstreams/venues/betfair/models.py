@@ -514,7 +514,9 @@ class MarketBook:
 
     def _reset(self, md: dict[str, Any] | None) -> None:
         """An image replaces the market's data: clear every runner (dropping runners the new
-        definition no longer lists)."""
+        definition no longer lists). The image brings the market back in sync."""
+        self.is_valid = True
+        self.invalid_reason = None
         self.tv = None
         self.traded_seen = False
         self._market_tv = None

@@ -583,7 +583,7 @@ class BitmexProtocol:
                 return events
             request = msg.get("request")
             op = request.get("op") if type(request) is dict else None
-            if op in _AUTH_OPS:
+            if type(op) is str and op in _AUTH_OPS:
                 if msg.get("success") is True:
                     self.authenticated = True
                     if self.connected:
@@ -603,6 +603,8 @@ class BitmexProtocol:
         error = self._redact(str(msg.get("error")))
         request = msg.get("request")
         op = request.get("op") if type(request) is dict else None
+        if type(op) is not str:  # a venue echo we cannot route: report it, route nothing
+            op = None
         if op in _AUTH_OPS:
             return [AuthenticationFailed(status, error)]
         if op in ("subscribe", "unsubscribe") and type(request) is dict:

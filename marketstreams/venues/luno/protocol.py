@@ -210,8 +210,12 @@ class LunoProtocol:
             pending: dict[str, Decimal] = {}
             for t in trades_in:
                 maker_id = t["maker_order_id"]
+                if not isinstance(maker_id, str):
+                    raise MalformedFrameError(f"bad maker_order_id {maker_id!r}", frame)
                 maker = orders.get(maker_id)
                 base = _decimal(t["base"], "base", frame)
+                counter = t.get("counter")
+                t["counter"] = None if counter is None else _decimal(counter, "counter", frame)
                 if maker is None:
                     book.invalidate(f"trade for unknown maker order {maker_id}")
                     raise OutOfSyncError(f"trade for unknown maker order {maker_id}", frame)
@@ -228,8 +232,18 @@ class LunoProtocol:
                 create_price = _decimal(create["price"], "price", frame)
                 create_volume = _decimal(create["volume"], "volume", frame)
                 create_id = create["order_id"]
+                if not isinstance(create_id, str):
+                    raise MalformedFrameError(f"bad order_id {create_id!r}", frame)
             delete_id = delete["order_id"] if delete is not None else None
-        except (KeyError, TypeError) as exc:
+            if delete_id is not None and not isinstance(delete_id, str):
+                raise MalformedFrameError(f"bad order_id {delete_id!r}", frame)
+            if status is not None and not (
+                isinstance(status, dict) and isinstance(status.get("status", ""), str)
+            ):
+                raise MalformedFrameError("bad status_update", frame)
+            if trades_in.__class__ is not list and trades_in != ():
+                raise MalformedFrameError("bad trade_updates", frame)
+        except (KeyError, TypeError, AttributeError) as exc:
             raise MalformedFrameError(f"bad update ({exc!r})", frame) from None
 
         trades: list[Trade] = []
@@ -242,7 +256,7 @@ class LunoProtocol:
             maker_id = t["maker_order_id"]
             if maker[2] == 0:
                 del orders[maker_id]
-            counter = t.get("counter")
+            counter = t["counter"]  # validated above
             trades.append(
                 Trade(
                     venue="luno",
@@ -250,7 +264,7 @@ class LunoProtocol:
                     type="buy" if side == "ask" else "sell",
                     price=price,
                     base=base,
-                    counter=Decimal(counter) if counter is not None else base * price,
+                    counter=counter if counter is not None else base * price,
                     maker_order_id=maker_id,
                     taker_order_id=t.get("taker_order_id"),
                     sequence=t.get("sequence"),

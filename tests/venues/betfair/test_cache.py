@@ -330,3 +330,20 @@ def test_partial_best_reads_then_full_reads_agree() -> None:
     assert r.available_to_back == [(2.03, 8), (2.0, 10), (1.99, 3)]  # the whole ladder
     assert r.best_lay(5) == [(2.06, 4), (2.1, 1)]  # fewer than asked: the whole side
     assert r.available_to_lay == [(2.06, 4), (2.1, 1)]
+
+
+def test_a_change_that_cannot_be_applied_invalidates_until_the_next_image() -> None:
+    from marketstreams.exceptions import MalformedFrameError
+    from marketstreams.venues.betfair import MarketCache
+
+    cache = MarketCache()
+    cache(b'{"op":"mcm","pt":1,"mc":[{"id":"1.1","img":true,"rc":[{"id":1,"atb":[[2.0,5]]}]}]}')
+    bad = b'{"op":"mcm","pt":2,"mc":[{"id":"1.1","rc":[{"id":1,"atb":[[2.2,3]]},{"id":2,"spn":"abc"}]}]}'
+    with pytest.raises(MalformedFrameError):  # raised once, no recursion
+        cache(bad)
+    assert not cache["1.1"].is_valid and "could not be applied" in (
+        cache["1.1"].invalid_reason or ""
+    )
+    cache(b'{"op":"mcm","pt":3,"mc":[{"id":"1.1","img":true,"rc":[{"id":1,"atb":[[2.0,5]]}]}]}')
+    assert cache["1.1"].is_valid
+    assert cache["1.1"].runners[0].best_back(1) == [(2.0, 5)]

@@ -328,3 +328,14 @@ def test_keyless_tables_keep_the_newest_rows_only() -> None:
 def test_odd_error_frames_never_raise(error: dict[str, Any]) -> None:
     events = BitmexProtocol(["trade"]).receive(orjson.dumps(error))
     assert [type(e) for e in events] == [SubscriptionFailed]
+
+
+@pytest.mark.parametrize("op", [["subscribe"], {"x": 1}, 7])
+def test_error_echoing_a_request_with_a_strange_op_is_reported_not_raised(op: object) -> None:
+    proto = BitmexProtocol()
+    proto.receive(WELCOME, 0.0)
+    frame = orjson.dumps({"status": 400, "error": "x", "request": {"op": op}}).decode()
+    events = proto.receive(frame, 0.0)
+    assert events and not any(isinstance(e, AuthenticationFailed) for e in events)
+    ack_frame = orjson.dumps({"success": True, "request": {"op": op}}).decode()
+    assert proto.receive(ack_frame, 0.0) is not None

@@ -275,3 +275,27 @@ def test_docs_and_peer_examples() -> None:
     q.receive(json.dumps(peer["initial_state"]))  # integer sequence in the snapshot
     assert isinstance(q.receive(json.dumps(peer["empty_update"])), Updated)
     assert q.book.sequence == 2
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"trade_updates": [{"base": "0.1", "counter": "abc", "maker_order_id": "A1"}]},
+        {"trade_updates": [{"base": "0.1", "counter": "1", "maker_order_id": ["A1"]}]},
+        {"trade_updates": ["not a dict"]},
+        {"trade_updates": {"base": "0.1"}},
+        {"create_update": {"order_id": 7, "type": "BID", "price": "1", "volume": "1"}},
+        {"create_update": {"order_id": "Z", "type": ["BID"], "price": "1", "volume": "1"}},
+        {"delete_update": {"order_id": ["A1"]}},
+        {"status_update": "ACTIVE"},
+        {"status_update": {"status": 5}},
+    ],
+)
+def test_bad_fields_are_malformed_and_change_nothing(
+    proto: LunoProtocol, fields: dict[str, object]
+) -> None:
+    before = proto.book.depth()
+    with pytest.raises(MalformedFrameError):
+        proto.receive(update(101, **fields))
+    assert proto.book.depth() == before and proto.book.is_valid and proto.book.sequence == 100
+    assert proto.book.status == "ACTIVE"
