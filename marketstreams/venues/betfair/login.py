@@ -83,6 +83,8 @@ class BetfairSession:
                     body = await response.json(content_type=None)
             except aiohttp.ClientError as exc:
                 raise LoginError("CONNECTION_FAILED", f"{path}: {exc.__class__.__name__}") from None
+            except (ValueError, TimeoutError):  # not JSON, or no answer in time
+                raise LoginError("CONNECTION_FAILED", f"{path}: no usable answer") from None
         if not isinstance(body, dict):
             raise LoginError("UNEXPECTED_RESPONSE", f"{path} answered {type(body).__name__}")
         return body
@@ -122,7 +124,19 @@ class BetfairSession:
                 await self.keep_alive()
             except LoginError as exc:
                 logger.warning("keep-alive failed (%s); logging in again", exc.code)
-                await self.login()
+                try:
+                    await self.login()
+                except LoginError as again:
+                    if again.code not in TRANSIENT_LOGIN_CODES:
+                        raise  # refused credentials: no retry fixes them
+                    # A passing failure: the next round tries again.
+                    logger.warning(
+                        "login failed (%s); trying again in %.0f s", again.code, interval
+                    )
+
+
+TRANSIENT_LOGIN_CODES = frozenset({"CONNECTION_FAILED", "HTTP_ERROR", "UNEXPECTED_RESPONSE"})
+"""Login failures worth retrying; any other code means Betfair refused the credentials."""
 
 
 async def login(
