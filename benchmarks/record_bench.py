@@ -14,7 +14,7 @@ recording) the hand-over to the recorder plus the recorder thread's share of the
 Each configuration runs ``--runs`` times, alternating; the median is reported. Target: recording
 costs under 10 percent of updates per second. Run::
 
-    .venv/bin/python benchmarks/record_bench.py [--runs 5] [--updates 20000] [--compression gzip]
+    .venv/bin/python benchmarks/record_bench.py [--runs 7] [--updates 50000] [--compression gzip]
 """
 
 from __future__ import annotations
@@ -39,30 +39,64 @@ CAPTURE = REPO / ".." / "shared" / "data" / "bitmex" / "cryptofeed_BITMEX.ws.1.0
 
 
 # -- the frame server (runs in its own process) ------------------------------------------------
+#
+# The venue must not be the bottleneck, nor take the client's CPU: the frames are encoded as
+# websocket frames once, up front, and written to the socket in one go (a minimal RFC 6455
+# server: the handshake, then unmasked text frames; what the client sends is read and ignored).
+
+_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+def _ws_frame(payload: bytes) -> bytes:
+    n = len(payload)
+    if n < 126:
+        head = bytes((0x81, n))
+    elif n < 65536:
+        head = bytes((0x81, 126)) + n.to_bytes(2, "big")
+    else:
+        head = bytes((0x81, 127)) + n.to_bytes(8, "big")
+    return head + payload
 
 
 def serve(port_file: str, frames_file: str) -> None:
-    from websockets.asyncio.server import ServerConnection, serve
+    import base64
+    import hashlib
 
     frames: dict[str, list[str]] = json.loads(Path(frames_file).read_text())
+    blobs = {
+        venue: b"".join(_ws_frame(f.encode()) for f in venue_frames)
+        for venue, venue_frames in frames.items()
+    }
+    welcome = _ws_frame(b'{"info":"Welcome","version":"bench","limit":{"remaining":39}}')
 
-    async def handler(ws: ServerConnection) -> None:
-        path = ws.request.path if ws.request is not None else ""
-        if path.startswith("/api/1/stream/"):  # luno: credentials first, then everything
-            await ws.recv()
-            for frame in frames["luno"]:
-                await ws.send(frame)
-        else:  # bitmex: welcome, then the capture once every topic is asked for
-            await ws.send('{"info":"Welcome","version":"bench","limit":{"remaining":39}}')
-            await ws.recv()
-            for frame in frames["bitmex"]:
-                await ws.send(frame)
-        await ws.wait_closed()
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        request = await reader.readuntil(b"\r\n\r\n")
+        path = request.split(b" ", 2)[1]
+        key = next(
+            line.split(b":", 1)[1].strip()
+            for line in request.split(b"\r\n")
+            if line.lower().startswith(b"sec-websocket-key:")
+        )
+        accept = base64.b64encode(hashlib.sha1(key + _GUID).digest())
+        writer.write(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n"
+        )
+        luno = path.startswith(b"/api/1/stream/")
+        if not luno:
+            writer.write(welcome)
+        await reader.read(1)  # the credentials (luno) or a subscription (bitmex): go
+        writer.write(blobs["luno" if luno else "bitmex"])
+        await writer.drain()
+        while await reader.read(65536):  # until the client goes
+            pass
+        writer.close()
 
     async def main() -> None:
-        async with serve(handler, "127.0.0.1", 0, compression=None, max_size=None) as server:
-            port = next(iter(server.sockets)).getsockname()[1]
-            Path(port_file).write_text(str(port))
+        server = await asyncio.start_server(handler, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        Path(port_file).write_text(str(port))
+        async with server:
             await server.serve_forever()
 
     asyncio.run(main())
@@ -82,16 +116,19 @@ async def run_once(
     done = asyncio.Event()
     seen = 0
     first = last = 0.0
+    cpu_main = cpu_all = 0.0
     best: Any = None
 
     def hook(book: Any, trades: list[Any]) -> None:
-        nonlocal seen, first, last, best
+        nonlocal seen, first, last, best, cpu_main, cpu_all
         seen += 1
         if seen == 1:
             first = time.perf_counter()
+            cpu_main, cpu_all = time.thread_time(), time.process_time()
         best = book.best_bid()  # what a strategy would read
         if seen >= expected:
             last = time.perf_counter()
+            cpu_main, cpu_all = time.thread_time() - cpu_main, time.process_time() - cpu_all
             done.set()
 
     feed: Any
@@ -113,6 +150,8 @@ async def run_once(
         "updates": seen - 1,
         "seconds": last - first,
         "rate": (seen - 1) / (last - first),
+        "cpu_main_us": cpu_main / (seen - 1) * 1e6,  # the event loop's thread, per update
+        "cpu_all_us": cpu_all / (seen - 1) * 1e6,  # every thread (the recorder's too)
         "close_seconds": close_seconds,
         "recorded": recorder.stats.as_dict() if recorder else None,
         "best": best,
@@ -151,9 +190,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--updates", type=int, default=20_000, help="luno updates per run")
-    parser.add_argument("--repeat-capture", type=int, default=10, help="bitmex capture repetitions")
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--updates", type=int, default=50_000, help="luno updates per run")
+    parser.add_argument("--repeat-capture", type=int, default=25, help="bitmex capture repetitions")
     parser.add_argument("--compression", default="gzip", choices=("gzip", "zstd", "none"))
     parser.add_argument(
         "--serve", nargs=2, metavar=("PORT_FILE", "FRAMES_FILE"), help=argparse.SUPPRESS
@@ -181,6 +220,7 @@ def main() -> int:
             for venue in venues:
                 expected = count_updates(venue, frames[venue])
                 rates: dict[bool, list[float]] = {False: [], True: []}
+                cpu: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
                 last: dict[str, Any] = {}
                 for i in range(args.runs * 2):
                     recording = i % 2 == 1
@@ -189,14 +229,22 @@ def main() -> int:
                         run_once(venue, port, expected, record_dir, args.compression)
                     )
                     rates[recording].append(result["rate"])
+                    cpu[recording].append((result["cpu_main_us"], result["cpu_all_us"]))
                     if recording:
                         last = result
                 off, on = statistics.median(rates[False]), statistics.median(rates[True])
+                main_off = statistics.median(c[0] for c in cpu[False])
+                main_on = statistics.median(c[0] for c in cpu[True])
+                all_on = statistics.median(c[1] for c in cpu[True])
                 cost = 1 - on / off
                 rec = last["recorded"]
                 print(
                     f"{venue:7s} without recording {off:10,.0f} updates/s | with {on:10,.0f} updates/s"
                     f" | overhead {cost:6.1%} (target < 10%)"
+                )
+                print(
+                    f"        cpu per update: event loop thread {main_off:.2f} -> {main_on:.2f} us, "
+                    f"all threads with recording {all_on:.2f} us"
                 )
                 print(
                     f"        recorded {rec['records']:,} records, {rec['bytes'] / 1e6:.1f} MB -> "

@@ -26,6 +26,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from ..hooks import Hook
+from ..metrics import Metrics
 from ..secret import Secret
 from ..updater import Updater
 from .hub import Client, ClientLimits, Hub
@@ -80,6 +81,8 @@ class Proxy:
         self._port = port
         self.hub = Hub(depth, limits, updater.feeds, evict_closed_after=evict_closed_after)
         self.hook = updater.add_hook(Hook(self.hub.on_update, name="proxy"))
+        # Per venue and book: updates/s, lag, reconnects, gaps, conflated deliveries.
+        self.book_metrics = Metrics.for_updater(updater)
         if isinstance(token, str):
             token = Secret(token) if token else None
         self._token = token
@@ -288,16 +291,19 @@ class Proxy:
         if not self._authorised(request):
             return self._refuse("token", 401, "a valid token is required")
         if request.query.get("format") == "json":
-            return _json_response(self.hub.metrics())
+            return _json_response(self._metrics_dict())
         return web.Response(
-            text=prometheus_text(self.hub.metrics()),
+            text=prometheus_text(self.hub.metrics()) + self.book_metrics.render_prometheus(),
             headers={"Content-Type": _PROMETHEUS},
         )
+
+    def _metrics_dict(self) -> dict[str, Any]:
+        return {**self.hub.metrics(), "books": self.book_metrics.snapshot()}
 
     async def _metrics_json(self, request: web.Request) -> web.Response:
         if not self._authorised(request):
             return self._refuse("token", 401, "a valid token is required")
-        return _json_response(self.hub.metrics())
+        return _json_response(self._metrics_dict())
 
     async def _index(self, request: web.Request) -> web.StreamResponse:
         return web.FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})

@@ -3,22 +3,27 @@
 A recording is a stream of bytes, usually gzip-compressed (``.msrec.gz``; ``.msrec.zst`` and
 plain ``.msrec`` work the same). It starts with one header line::
 
-    MSREC 1 {"venue":"luno","endpoint":"wss://ws.luno.com/api/1/stream/XBTZAR",...}\\n
+    MSREC 2 {"venue":"luno","endpoint":"wss://ws.luno.com/api/1/stream/XBTZAR",...}\n
 
-then one record per frame or event, each a short ASCII head line and a payload of exactly the
-announced length, followed by a newline::
+then blocks of records. A block is an ASCII head line, an index and the payloads::
 
-    R1735689600.123456 57\\n{"sequence":"24353","trade_updates":null,...}\\n
+    B<count> <payload bytes>\n
+    <count kind letters><count int64 times><count uint32 lengths><payloads>\n
 
-The first character of the head is the record's kind (see :class:`Kind`), then the receive
-time (epoch seconds, written with ``repr`` so that it reads back as the very same float), a
-space, and the payload length in bytes. Payloads are stored as they were received: the length
-prefix means nothing in a frame needs escaping, and a frame with newlines or arbitrary bytes
-round-trips exactly.
+Each record has a kind (one ASCII letter, see :class:`Kind`), a receive time in integer
+nanoseconds since the epoch (``time.time_ns()``, little-endian; the live feed's receive time
+is that value / 1e9, which a replay computes the same way, so it is the very same float) and
+its payload, stored exactly as received: nothing is escaped, frames with newlines or arbitrary
+bytes round-trip. The index is written column by column so that the writer builds it with bulk
+operations rather than a Python loop per frame. ``python -m marketstreams.recording dump FILE``
+shows a recording as text.
 """
 
 from __future__ import annotations
 
+import sys
+from array import array
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final, NamedTuple
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -34,19 +39,22 @@ __all__ = [
     "Kind",
     "Record",
     "RecordDecoder",
+    "block_parts",
+    "encode_block",
     "encode_header",
-    "encode_record",
+    "encode_records",
     "public_endpoint",
 ]
 
 MAGIC: Final = b"MSREC "
-VERSION: Final = 1
-_MAX_HEAD: Final = 64  # a record head line is never longer than this
+VERSION: Final = 2
+_MAX_HEAD: Final = 64  # a block head line is never longer than this
 _MAX_HEADER: Final = 1 << 20
+_BIG_ENDIAN: Final = sys.byteorder == "big"
 
 
 class Kind:
-    """Record kinds (the first character of each record head)."""
+    """Record kinds (one ASCII letter each in a block's index)."""
 
     RECEIVED: Final = "R"  # a frame received, handed to the protocol as text (str)
     RECEIVED_BYTES: Final = "r"  # a frame (or a read, for line streams) handed over as bytes
@@ -66,8 +74,9 @@ class Kind:
 
 
 class Record(NamedTuple):
-    """One record: ``kind`` (a :class:`Kind` letter), ``time`` (epoch seconds), ``data`` (the
-    frame as the protocol got it: ``str`` for ``R``/``S``, ``bytes`` otherwise)."""
+    """One record: ``kind`` (a :class:`Kind` letter), ``time`` (epoch seconds: the recorded
+    nanoseconds / 1e9, the value the live feed used), ``data`` (the frame as the protocol got
+    it: ``str`` for ``R``/``S``, ``bytes`` otherwise)."""
 
     kind: str
     time: float
@@ -141,13 +150,33 @@ def encode_header(header: Header) -> bytes:
     return b"%s%d %s\n" % (MAGIC, VERSION, orjson.dumps(header.as_dict()))
 
 
-def encode_record(kind: str, time: float, payload: bytes) -> bytes:
-    """One record: head line, payload, newline."""
-    return b"%s%s %d\n%s\n" % (
-        kind.encode("ascii"),
-        repr(time).encode("ascii"),
-        len(payload),
-        payload,
+def block_parts(
+    kinds: bytes, times: array[int], lengths: array[int], payloads: bytes
+) -> list[bytes]:
+    """One block as the list of its parts (to write without joining them first)."""
+    if _BIG_ENDIAN:
+        times, lengths = array("q", times), array("I", lengths)
+        times.byteswap()
+        lengths.byteswap()
+    head = b"B%d %d\n" % (len(kinds), len(payloads))
+    return [head, kinds, times.tobytes(), lengths.tobytes(), payloads, b"\n"]
+
+
+def encode_block(kinds: bytes, times: array[int], lengths: array[int], payloads: bytes) -> bytes:
+    """One block: ``kinds`` one ASCII letter per record, ``times`` (``array("q")``,
+    nanoseconds), ``lengths`` (``array("I")``), the payloads concatenated."""
+    return b"".join(block_parts(kinds, times, lengths, payloads))
+
+
+def encode_records(records: Iterable[tuple[str, int, bytes]]) -> bytes:
+    """One block of ``(kind, time_ns, payload)`` records (for tools and tests; the recorder
+    builds its blocks in bulk)."""
+    items = list(records)
+    return encode_block(
+        "".join(kind for kind, _, _ in items).encode("ascii"),
+        array("q", [t for _, t, _ in items]),
+        array("I", [len(p) for _, _, p in items]),
+        b"".join(p for _, _, p in items),
     )
 
 
@@ -197,39 +226,58 @@ class RecordDecoder:
                 return out
             self.header = parse_header_line(buf[:end])
             pos = end + 1
-        append = out.append
         find = buf.find
         while pos < size:
             nl = find(b"\n", pos, pos + _MAX_HEAD)
             if nl < 0:
                 if size - pos >= _MAX_HEAD:
-                    raise MalformedFrameError("bad record head", buf[pos : pos + _MAX_HEAD])
+                    raise MalformedFrameError("bad block head", buf[pos : pos + _MAX_HEAD])
                 break
             head = buf[pos:nl]
             try:
-                kind = chr(head[0])
-                stamp, _, length_text = head[1:].partition(b" ")
-                length = int(length_text)
-                time = float(stamp)
-            except (IndexError, ValueError):
-                raise MalformedFrameError("bad record head", head) from None
-            if kind not in Kind.all or length < 0:
-                raise MalformedFrameError("bad record head", head)
+                count_text, _, length_text = head[1:].partition(b" ")
+                count, length = int(count_text), int(length_text)
+            except ValueError:
+                raise MalformedFrameError("bad block head", head) from None
+            if head[:1] != b"B" or count < 0 or length < 0:
+                raise MalformedFrameError("bad block head", head)
             start = nl + 1
-            end = start + length
-            if end >= size:  # the payload or its closing newline has not arrived yet
+            end = start + 13 * count + length
+            if end >= size:  # the block or its closing newline has not arrived yet
                 break
             if buf[end] != 0x0A:
-                raise MalformedFrameError("record does not end where its head says", head)
-            payload = buf[start:end]
-            if kind in Kind.text:
-                append(Record(kind, time, payload.decode("utf-8")))
-            else:
-                append(Record(kind, time, payload))
+                raise MalformedFrameError("block does not end where its head says", head)
+            out.extend(_records(buf, start, count, length, head))
             pos = end + 1
         self._buf = buf[pos:] if pos < size else b""
         self.records += len(out)
         return out
+
+
+def _records(buf: bytes, start: int, count: int, length: int, head: bytes) -> list[Record]:
+    kinds = buf[start : start + count].decode("ascii", "replace")
+    times = array("q", buf[start + count : start + 9 * count])
+    lengths = array("I", buf[start + 9 * count : start + 13 * count])
+    if _BIG_ENDIAN:
+        times.byteswap()
+        lengths.byteswap()
+    if sum(lengths) != length or not Kind.all.issuperset(kinds):
+        raise MalformedFrameError("damaged block index", head)
+    out: list[Record] = []
+    append = out.append
+    text = Kind.text
+    offset = start + 13 * count
+    for kind, ns, n in zip(kinds, times, lengths, strict=True):
+        payload = buf[offset : offset + n]
+        offset += n
+        append(
+            Record(
+                kind,
+                ns / 1e9,
+                payload.decode("utf-8", "surrogatepass") if kind in text else payload,
+            )
+        )
+    return out
 
 
 def parse_header_line(line: bytes) -> Header:

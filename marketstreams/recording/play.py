@@ -56,12 +56,9 @@ def feed_for(header: Header) -> Replayable:
 
         return BitmexFeed.from_recording(header)
     if venue == "betfair":
-        from ..venues.betfair import feed as betfair_feed
+        from ..venues.betfair.feed import Feed as BetfairFeed
 
-        factory = getattr(betfair_feed.Feed, "from_recording", None)
-        if factory is not None:
-            replayable: Replayable = factory(header)
-            return replayable
+        return BetfairFeed.from_recording(header)
     raise ConfigurationError(f"no replay for recordings of venue {venue!r}")
 
 

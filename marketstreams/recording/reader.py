@@ -124,7 +124,7 @@ def peek_header(source: Source) -> Header | None:
 def read_records(source: Source) -> Iterator[Record]:
     """Every record of one file, in order. Raises :class:`~marketstreams.exceptions.ReplayError`
     (path and record number) for a file that is not a recording or is damaged mid-file; a
-    file cut short by a crash ends with a warning after its last complete record."""
+    file cut short by a crash ends with a warning after its last complete block."""
     decoder = RecordDecoder()
     try:
         fileobj, tar = _open(source)
@@ -137,7 +137,7 @@ def read_records(source: Source) -> Iterator[Record]:
             raise ReplayError(source.name, None, "not a marketstreams recording")
         if decoder.pending:
             logger.warning(
-                "%s ends inside a record (%d bytes after record %d): the recorder was stopped "
+                "%s ends inside a block (%d bytes after record %d): the recorder was stopped "
                 "abruptly; replaying up to there",
                 source.name,
                 decoder.pending,

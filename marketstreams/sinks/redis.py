@@ -48,12 +48,22 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from sortedcontainers import SortedDict
 
 from ..exceptions import ConfigurationError
 from ..models import Trade
 from ..transport.backoff import Backoff
 
-__all__ = ["RedisBooks", "RedisSink", "RemoteBook", "SinkStats", "book_entry", "main"]
+__all__ = [
+    "RedisBooks",
+    "RedisSink",
+    "RemoteBook",
+    "SinkStats",
+    "book_entry",
+    "describable",
+    "encode_entry",
+    "main",
+]
 
 logger = logging.getLogger("marketstreams.sinks.redis")
 
@@ -65,6 +75,23 @@ def _plain(value: Any) -> Any:
     if isinstance(value, Decimal):
         return str(value)
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _top(levels: SortedDict, n: int, descending: bool) -> list[Any]:
+    """The best ``n`` levels of one side as ``[price, volume]`` pairs; exact decimals as strings
+    (a few bulk operations: this runs on the feed's path for every update)."""
+    keys = levels.keys()[-n:][::-1] if descending else levels.keys()[:n]
+    values = list(map(levels.__getitem__, keys))
+    if keys and type(keys[0]) is Decimal:
+        return list(zip(map(str, keys), map(str, values), strict=True))
+    return list(zip(keys, values, strict=True))
+
+
+def describable(book: Any) -> bool:
+    """Whether the sink can describe this kind of book: price levels (``top``) or a Betfair
+    market (``runners`` with a ``market_definition``; Betfair's order stream is private and
+    is not published)."""
+    return hasattr(book, "top") or (hasattr(book, "runners") and hasattr(book, "market_definition"))
 
 
 def book_entry(book: Any, depth: int) -> dict[str, Any]:
@@ -80,11 +107,16 @@ def book_entry(book: Any, depth: int) -> dict[str, Any]:
         out["sequence"] = book.sequence
         out["timestamp"] = book.timestamp
         out["received"] = book.received
-        out["bids"] = top("bid", depth)
-        out["asks"] = top("ask", depth)
+        bids, asks = getattr(book, "bids", None), getattr(book, "asks", None)
+        if isinstance(bids, SortedDict) and isinstance(asks, SortedDict):
+            out["bids"] = _top(bids, depth, True)
+            out["asks"] = _top(asks, depth, False)
+        else:
+            out["bids"] = top("bid", depth)
+            out["asks"] = top("ask", depth)
         return out
     runners = getattr(book, "runners", None)
-    if runners is not None:  # a Betfair market
+    if runners is not None and hasattr(book, "market_definition"):  # a Betfair market
         out["timestamp"] = getattr(book, "publish_time", None)
         out["inplay"] = getattr(book, "inplay", None)
         out["runners"] = [
@@ -100,6 +132,11 @@ def book_entry(book: Any, depth: int) -> dict[str, Any]:
             for r in runners
         ]
     return out
+
+
+def encode_entry(book: Any, depth: int) -> bytes:
+    """:func:`book_entry` as the JSON stored in an entry's ``book`` field."""
+    return orjson.dumps(book_entry(book, depth), default=_plain)
 
 
 @dataclass(slots=True)
@@ -167,6 +204,7 @@ class RedisSink:
         self._pending: deque[_Entry] = deque()
         self._inflight: list[_Entry] = []
         self._books: dict[tuple[str, str], list[int]] = {}  # key -> [last ms, last n]
+        self._kinds: dict[type, bool] = {}  # book class -> describable
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -190,7 +228,11 @@ class RedisSink:
     def __call__(self, book: Any, trades: list[Trade]) -> None:
         stats = self.stats
         stats.offered += 1
-        if not hasattr(book, "top") and not hasattr(book, "runners"):
+        kind = type(book)
+        supported = self._kinds.get(kind)
+        if supported is None:
+            supported = self._kinds[kind] = describable(book)
+        if not supported:
             stats.unsupported += 1
             return
         key = (book.venue, book.market)
@@ -202,7 +244,7 @@ class RedisSink:
         state[0], state[1] = ms, n
         values: dict[str, bytes] = {
             "n": b"%d" % n,
-            "book": orjson.dumps(book_entry(book, self.depth), default=_plain),
+            "book": encode_entry(book, self.depth),
         }
         if trades:
             values["trades"] = orjson.dumps([t.as_dict() for t in trades], default=_plain)

@@ -10,7 +10,7 @@ from marketstreams.exceptions import MalformedFrameError
 from marketstreams.recording import Header, Kind, Record, RecordDecoder
 from marketstreams.recording.format import (
     encode_header,
-    encode_record,
+    encode_records,
     parse_header_line,
     public_endpoint,
 )
@@ -26,23 +26,29 @@ HEADER = Header(
     feed={"pair": "XBTZAR"},
 )
 
-times = st.floats(min_value=0, max_value=4e9, allow_nan=False, allow_infinity=False)
-text_records = st.builds(Record, st.sampled_from(sorted(Kind.text)), times, st.text(max_size=300))
-byte_records = st.builds(
-    Record, st.sampled_from(sorted(Kind.all - Kind.text)), times, st.binary(max_size=300)
+times = st.integers(min_value=0, max_value=4 * 10**18)  # time.time_ns() values
+text_records = st.tuples(st.sampled_from(sorted(Kind.text)), times, st.text(max_size=300))
+byte_records = st.tuples(
+    st.sampled_from(sorted(Kind.all - Kind.text)), times, st.binary(max_size=300)
 )
 
 
-def encode(records: list[Record]) -> bytes:
+def encode(records: list[tuple[str, int, str | bytes]], block: int = 7) -> bytes:
+    """A header, then the records in blocks of ``block``."""
     out = [encode_header(HEADER)]
-    for r in records:
-        data = r.data.encode("utf-8", "surrogatepass") if isinstance(r.data, str) else r.data
-        out.append(encode_record(r.kind, r.time, data))
+    encoded = [
+        (kind, ns, data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data)
+        for kind, ns, data in records
+    ]
+    for i in range(0, len(encoded), block):
+        out.append(encode_records(encoded[i : i + block]))
     return b"".join(out)
 
 
 @given(st.lists(st.one_of(text_records, byte_records), max_size=30), st.data())
-def test_records_round_trip_in_any_chunking(records: list[Record], data: st.DataObject) -> None:
+def test_records_round_trip_in_any_chunking(
+    records: list[tuple[str, int, str | bytes]], data: st.DataObject
+) -> None:
     blob = encode(records)
     cuts = sorted(data.draw(st.lists(st.integers(0, len(blob)), max_size=8)))
     decoder = RecordDecoder()
@@ -52,19 +58,23 @@ def test_records_round_trip_in_any_chunking(records: list[Record], data: st.Data
         got.extend(decoder.feed(blob[start:cut]))
         start = cut
     assert decoder.header == HEADER
-    assert got == records  # the float times too: repr() round-trips exactly
+    # The times come back as the float a live feed derives from time.time_ns(): ns / 1e9.
+    assert got == [Record(kind, ns / 1e9, payload) for kind, ns, payload in records]
     assert decoder.pending == 0
 
 
 def test_frames_with_newlines_and_any_bytes_are_kept_whole() -> None:
-    frames = [Record("R", 1.5, 'a\n{"x":\n1}\n'), Record("r", 2.5, b"\x00\n\xff\r\n")]
+    frames: list[tuple[str, int, str | bytes]] = [
+        ("R", 1_500_000_000, 'a\n{"x":\n1}\n'),
+        ("r", 2_500_000_000, b"\x00\n\xff\r\n"),
+    ]
     decoder = RecordDecoder()
-    assert decoder.feed(encode(frames)) == frames
+    assert decoder.feed(encode(frames)) == [Record(k, ns / 1e9, d) for k, ns, d in frames]
 
 
 def test_header_round_trips_and_names_no_secret() -> None:
     line = encode_header(HEADER)
-    assert line.startswith(b"MSREC 1 {") and line.endswith(b"\n")
+    assert line.startswith(b"MSREC 2 {") and line.endswith(b"\n")
     assert parse_header_line(line[:-1]) == HEADER
 
 
@@ -81,20 +91,27 @@ def test_not_a_recording_is_refused() -> None:
         RecordDecoder().feed(b'{"op":"mcm","pt":1}\n')
 
 
-def test_a_record_longer_than_announced_is_refused() -> None:
-    blob = encode_header(HEADER) + b"R1.0 3\nabcd\n"
+def test_a_block_longer_than_announced_is_refused() -> None:
+    block = encode_records([("R", 1000, b"abc")])
+    damaged = block.replace(b"B1 3\n", b"B1 2\n")
     with pytest.raises(MalformedFrameError, match="does not end"):
-        RecordDecoder().feed(blob)
+        RecordDecoder().feed(encode_header(HEADER) + damaged)
 
 
-def test_unknown_kind_is_refused() -> None:
-    with pytest.raises(MalformedFrameError, match="bad record head"):
-        RecordDecoder().feed(encode_header(HEADER) + b"Q1.0 1\na\n")
+def test_an_index_that_does_not_add_up_is_refused() -> None:
+    block = encode_records([("R", 1000, b"abc"), ("R", 1001, b"de")])
+    with pytest.raises(MalformedFrameError, match="damaged block index"):
+        RecordDecoder().feed(encode_header(HEADER) + block.replace(b"RR", b"RQ"))
 
 
-def test_newer_format_version_is_refused() -> None:
-    with pytest.raises(MalformedFrameError, match="version 2"):
-        RecordDecoder().feed(b'MSREC 2 {"venue":"x","channel":"c"}\n')
+def test_a_bad_block_head_is_refused() -> None:
+    with pytest.raises(MalformedFrameError, match="bad block head"):
+        RecordDecoder().feed(encode_header(HEADER) + b"X1 1\nR" + bytes(12) + b"a\n")
+
+
+def test_other_format_versions_are_refused() -> None:
+    with pytest.raises(MalformedFrameError, match="version 3"):
+        RecordDecoder().feed(b'MSREC 3 {"venue":"x","channel":"c"}\n')
 
 
 def test_marker_info() -> None:

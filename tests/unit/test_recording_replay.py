@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import orjson
 import pytest
 
+from marketstreams import replay
 from marketstreams.exceptions import AuthenticationError
 from marketstreams.recording import Header, Pacer, Record
 from marketstreams.recording.play import feed_for
@@ -176,3 +179,28 @@ def test_pacer_waits_for_the_recorded_gaps(monkeypatch: pytest.MonkeyPatch) -> N
     assert slept == pytest.approx([0.1, 0.25])
     with pytest.raises(Exception, match="positive"):
         Pacer(0)
+
+
+def test_betfair_files_are_paced_by_publish_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = [50.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock[0] += seconds
+
+    monkeypatch.setattr("marketstreams.recording.play.time.monotonic", lambda: clock[0])
+    monkeypatch.setattr("marketstreams.recording.play.time.sleep", sleep)
+    lines = [
+        {"op": "mcm", "pt": pt, "mc": [{"id": "1.1", "rc": [{"id": 7, "atb": [[2.0, 5.0]]}]}]}
+        for pt in (1_000, 2_000, 4_000)
+    ]
+    path = tmp_path / "1.1"
+    path.write_bytes(b"\n".join(orjson.dumps(line) for line in lines))
+    result = replay(path, speed=2)
+    assert result.errors == [] and result.updates == 3
+    assert slept == pytest.approx([0.5, 1.0])  # 1 s and 2 s of publish time, twice as fast
+    with pytest.raises(Exception, match="speed"):
+        replay(path, speed=0)

@@ -15,7 +15,8 @@ from marketstreams.recording import Kind, Record, Recorder, find_recordings, rea
 from marketstreams.recording.reader import channel_records
 from marketstreams.sources import Source, discover
 
-T0 = calendar.timegm((2025, 3, 4, 12, 0, 0))  # a fixed day: files land in 2025-03-04/
+S = 1_000_000_000  # one second in nanoseconds (channel times are time.time_ns() values)
+T0 = calendar.timegm((2025, 3, 4, 12, 0, 0)) * S  # a fixed day: files land in 2025-03-04/
 
 
 def channels(folder: Path) -> list[list[Record]]:
@@ -36,20 +37,20 @@ def test_a_session_reads_back_exactly(tmp_path: Path) -> None:
     with Recorder(tmp_path) as rec:
         ch = rec.channel("luno", "wss://ws.luno.com/api/1/stream/XBTZAR", ["XBTZAR"])
         ch.connected(T0)
-        ch.withheld(T0 + 0.1, {"frame": "credentials"})
-        ch.received(T0 + 0.2, '{"sequence":"1","asks":[],"bids":[]}')
-        ch.received(T0 + 0.3, b'{"binary":true}')
-        ch.sent(T0 + 0.4, '""')
-        ch.disconnected(T0 + 0.5, "closed", error="ConnectionLostError", counter="gaps")
+        ch.withheld(T0 + 1, {"frame": "credentials"})
+        ch.received(T0 + 2, '{"sequence":"1","asks":[],"bids":[]}')
+        ch.received(T0 + 3, b'{"binary":true}')
+        ch.sent(T0 + 4, '""')
+        ch.disconnected(T0 + 5, "closed", error="ConnectionLostError", counter="gaps")
         ch.close()
     [records] = channels(tmp_path)
     assert [(r.kind, r.time) for r in records] == [
-        ("C", T0),
-        ("A", T0 + 0.1),
-        ("R", T0 + 0.2),
-        ("r", T0 + 0.3),
-        ("S", T0 + 0.4),
-        ("D", T0 + 0.5),
+        ("C", T0 / 1e9),
+        ("A", (T0 + 1) / 1e9),
+        ("R", (T0 + 2) / 1e9),
+        ("r", (T0 + 3) / 1e9),
+        ("S", (T0 + 4) / 1e9),
+        ("D", (T0 + 5) / 1e9),
     ]
     assert records[2].data == '{"sequence":"1","asks":[],"bids":[]}'
     assert records[3].data == b'{"binary":true}'
@@ -69,7 +70,7 @@ def test_rotation_by_size_keeps_one_channel_in_order(tmp_path: Path) -> None:
     with Recorder(tmp_path, rotate_bytes=400) as rec:
         ch = rec.channel("luno", "ws://h/api/1/stream/X", ["X"])
         for i, frame in enumerate(frames):
-            ch.received(T0 + i, frame)
+            ch.received(T0 + i * S, frame)
         ch.close()
     assert len(rec.files) > 5
     groups, _ = find_recordings(discover(tmp_path))
@@ -80,13 +81,13 @@ def test_rotation_by_size_keeps_one_channel_in_order(tmp_path: Path) -> None:
 
 
 def test_rotation_by_age_and_at_midnight_utc(tmp_path: Path) -> None:
-    midnight = calendar.timegm((2025, 3, 5, 0, 0, 0))
+    midnight = calendar.timegm((2025, 3, 5, 0, 0, 0)) * S
     with Recorder(tmp_path, rotate_seconds=10) as rec:
         ch = rec.channel("bitmex", "wss://ws.bitmex.com/realtime", ["trade:XBTUSD"])
         for t in (0, 4, 9, 10, 15, 25, 35):  # parts: [0 4 9] [10 15] [25] [35]
-            ch.received(T0 + t, f"{t}")
+            ch.received(T0 + t * S, f"{t}")
         ch.received(midnight - 1, "late")
-        ch.received(midnight + 1, "early")
+        ch.received(midnight, "early")
         ch.close()
     days = sorted(p.parent.name for p in rec.files)
     assert days == ["2025-03-04"] * 5 + ["2025-03-05"]
@@ -111,7 +112,7 @@ def test_secrets_are_scrubbed_from_records_and_header(tmp_path: Path) -> None:
         ch.close()
     raw = raw_bytes(tmp_path)
     assert b"key-id-123" not in raw and b"hunter2-secret" not in raw
-    assert b'{"error":"bad key *** / ***"}' in raw
+    assert b'{"error":"bad key *** / ***"}' in raw and b"\x00***" not in raw
 
 
 def test_a_full_buffer_drops_and_marks_the_spot_without_blocking(tmp_path: Path) -> None:
@@ -127,13 +128,13 @@ def test_a_full_buffer_drops_and_marks_the_spot_without_blocking(tmp_path: Path)
     ch = rec.channel("luno", "ws://h/api/1/stream/X", ["X"], redact=slow_disk)
     frame = "y" * 100
     for i in range(30):
-        ch.received(T0 + i, frame)
+        ch.received(T0 + i * S, frame)
     assert entered.wait(30)
     accepted = 30 - rec.stats.dropped
     assert 0 < accepted < 30 and rec.stats.dropped == ch.lost
     release.set()
     assert rec.flush(30)
-    ch.received(T0 + 100, "after")
+    ch.received(T0 + 100 * S, "after")
     ch.close()
     rec.close()
     [records] = channels(tmp_path)
@@ -150,13 +151,13 @@ def test_a_killed_recorder_leaves_readable_files(tmp_path: Path, compression: st
     rec = Recorder(tmp_path / "live", compression=compression, flush_interval=3600)
     ch = rec.channel("luno", "ws://h/api/1/stream/X", ["X"])
     for i in range(50):
-        ch.received(T0 + i, f'{{"n":{i}}}')
+        ch.received(T0 + i * S, f'{{"n":{i}}}')
     assert rec.flush(30)
     [path] = rec.files
     crashed = tmp_path / "crashed" / path.name
     crashed.parent.mkdir()
     shutil.copy(path, crashed)  # what is on disk now, without the end of the stream
-    ch.received(T0 + 99, "not flushed")
+    ch.received(T0 + 99 * S, "not flushed")
     rec.close()
     copy = [r.data for r in read_records(Source(str(crashed)))]
     assert copy == [f'{{"n":{i}}}' for i in range(50)]
@@ -164,27 +165,45 @@ def test_a_killed_recorder_leaves_readable_files(tmp_path: Path, compression: st
     assert whole == [*copy, "not flushed"]
 
 
-def test_a_file_cut_inside_a_record_replays_up_to_it(
+def test_a_file_cut_inside_a_block_replays_up_to_it(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     with Recorder(tmp_path, compression="none") as rec:
         ch = rec.channel("luno", "ws://h/api/1/stream/X", ["X"])
         for i in range(5):
-            ch.received(T0 + i, "z" * 100)
+            ch.received(T0 + i * S, "z" * 100)
+            if i == 2:
+                assert rec.flush(30)  # the first three records are one block on disk
         ch.close()
     [path] = rec.files
     path.write_bytes(path.read_bytes()[:-50])
-    assert len(list(read_records(Source(str(path))))) == 4
-    assert "ends inside a record" in caplog.text
+    assert len(list(read_records(Source(str(path))))) == 3
+    assert "ends inside a block" in caplog.text
 
 
 def test_closed_recorder_refuses_channels_and_late_frames_are_counted(tmp_path: Path) -> None:
     rec = Recorder(tmp_path)
     ch = rec.channel("luno", "ws://h/x", ["X"])
     ch.close()
-    ch.received(time.time(), "late")
+    ch.received(time.time_ns(), "late")
     rec.close()
     rec.close()  # idempotent
     assert rec.stats.dropped == 1
     with pytest.raises(Exception, match="closed"):
         rec.channel("luno", "ws://h/x", ["X"])
+
+
+def test_dump_shows_a_recording_as_text(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from marketstreams.recording.__main__ import main
+
+    with Recorder(tmp_path) as rec:
+        ch = rec.channel("luno", "ws://h/api/1/stream/XBTZAR", ["XBTZAR"])
+        ch.connected(T0)
+        ch.received(T0 + S, '{"sequence":"7"}')
+        ch.close()
+    [path] = rec.files
+    assert main(["dump", str(path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert '"venue":"luno"' in lines[0]
+    assert lines[1].startswith("C 2025-03-04T12:00:00.000000+00:00")
+    assert lines[2].split() == ["R", "2025-03-04T12:00:01.000000+00:00", "16", '{"sequence":"7"}']

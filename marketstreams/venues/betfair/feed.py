@@ -216,7 +216,7 @@ class Feed:
                 books, snapshots, index = item
                 channel = channels[index]
                 if channel is not None:  # the books are handed on now, in their state of now
-                    channel.delivered(time.time(), len(books))
+                    channel.delivered(time.time_ns(), len(books))
                 if snapshots:
                     for i, book in enumerate(books):
                         yield Update(book, [], i in snapshots)
@@ -344,7 +344,7 @@ class Feed:
         )
         channel = self._channels[index]
         if channel is not None:
-            channel.connected(time.time())
+            channel.connected(time.time_ns())
         loop = asyncio.get_running_loop()
         try:
             deadline = loop.time() + self.connect_timeout
@@ -373,7 +373,7 @@ class Feed:
                 if not data:
                     raise ConnectionLostError("connection closed by Betfair")
                 if channel is not None:
-                    channel.received(time.time(), data)
+                    channel.received(time.time_ns(), data)
                 missed = 0
                 batch = self._apply(protocol.events(data), state, cache, backoff)
                 out = protocol.data_to_send()
@@ -480,12 +480,12 @@ class Feed:
     def _record_lost(self, index: int, reason: str, counter: str | None) -> None:
         channel = self._channels[index]
         if channel is not None:
-            channel.disconnected(time.time(), reason, counter=counter)
+            channel.disconnected(time.time_ns(), reason, counter=counter)
 
     def _record_fatal(self, index: int, exc: BaseException) -> None:
         channel = self._channels[index]
         if channel is not None:
-            channel.disconnected(time.time(), str(exc), error=type(exc).__name__, fatal=True)
+            channel.disconnected(time.time_ns(), str(exc), error=type(exc).__name__, fatal=True)
 
     @classmethod
     def from_recording(cls, header: Header) -> Feed:
@@ -599,7 +599,7 @@ _AUTHENTICATION = b'"op":"authentication"'
 
 def _record_sent(channel: Channel, data: bytes) -> None:
     """Record what was written, line by line; the authentication line only as a summary."""
-    now = time.time()
+    now = time.time_ns()
     for line in data.split(b"\r\n"):
         if not line:
             continue

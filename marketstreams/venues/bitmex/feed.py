@@ -112,9 +112,9 @@ class Connection:
             await ws.send_str(frame)
             if channel is not None:
                 if frame.startswith(_AUTH_PREFIX):  # key and signature are never recorded
-                    channel.withheld(time.time(), {"op": "authKeyExpires"})
+                    channel.withheld(time.time_ns(), {"op": "authKeyExpires"})
                 else:
-                    channel.sent(time.time(), frame)
+                    channel.sent(time.time_ns(), frame)
 
     async def events(self) -> AsyncIterator[Any]:
         """Connect and yield protocol events (updates included) until cancelled."""
@@ -143,7 +143,7 @@ class Connection:
                 except (AuthenticationError, SubscriptionError, ConfigurationError) as exc:
                     if self.recording is not None:
                         self.recording.disconnected(
-                            time.time(), str(exc), error=type(exc).__name__, fatal=True
+                            time.time_ns(), str(exc), error=type(exc).__name__, fatal=True
                         )
                     raise
                 except _RETRIED as exc:
@@ -152,7 +152,7 @@ class Connection:
                     logger.warning("connection to %s lost: %s", self.url, reason)
                     if self.recording is not None:
                         self.recording.disconnected(
-                            time.time(), reason, error=type(exc).__name__, counter=counter
+                            time.time_ns(), reason, error=type(exc).__name__, counter=counter
                         )
                 finally:
                     self._ws = None
@@ -173,10 +173,10 @@ class Connection:
     def _connected(self, ws: WebSocket) -> None:
         self._ws = ws
         logger.info("connected to %s", self.url)
-        now = time.time()
+        now = time.time_ns()
         if self.recording is not None:
             self.recording.connected(now)
-        self._on_connect(now)
+        self._on_connect(now / 1e9)
 
     async def _read(self, ws: WebSocket) -> AsyncIterator[Any]:
         await self.flush()
@@ -193,7 +193,7 @@ class Connection:
                 self.pings += 1
                 await ws.send_str("ping")
                 if channel is not None:
-                    channel.sent(time.time(), "ping")
+                    channel.sent(time.time_ns(), "ping")
                 try:
                     msg = await ws.receive(timeout=self.pong_timeout)
                 except TimeoutError:
@@ -211,11 +211,11 @@ class Connection:
                         raise FrameTooLargeError(str(exc))
                     raise ConnectionLostError(f"websocket error: {exc!r}")
                 raise ConnectionLostError(f"closed by the server (code {ws.close_code})")
-            now = time.time()
+            now = time.time_ns()  # one reading: recorded exactly, replayed as the same float
             data = msg.data
             if channel is not None:
                 channel.received(now, data)
-            for event in on_frame(data, now):
+            for event in on_frame(data, now / 1e9):
                 yield event
             if protocol.has_data_to_send:
                 await self.flush()
@@ -387,7 +387,7 @@ class Feed:
                     error = _subscription_error(event)
                     if channel is not None:
                         channel.disconnected(
-                            time.time(), str(error), error=type(error).__name__, fatal=True
+                            time.time_ns(), str(error), error=type(error).__name__, fatal=True
                         )
                     raise error
         finally:
@@ -418,6 +418,7 @@ class Feed:
             },
             secrets=self._secrets,
             redact=_redact_auth_echo if self.protocol.has_credentials else None,
+            redact_when=b'"authKey',
         )
         return channel, owned
 

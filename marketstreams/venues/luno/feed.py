@@ -127,7 +127,7 @@ class Feed:
                             secret = self._api_secret.value if self._api_secret else None
                             credentials = self.protocol.credentials_frame(self._api_key, secret)
                             if channel is not None:
-                                now = time.time()
+                                now = time.time_ns()
                                 channel.connected(now)
                                 channel.withheld(now, {"frame": "credentials"})
                             await ws.send_str(credentials)
@@ -138,14 +138,14 @@ class Feed:
                         if channel is not None:
                             reason, _ = _loss(exc)
                             channel.disconnected(
-                                time.time(), reason, error=type(exc).__name__, fatal=True
+                                time.time_ns(), reason, error=type(exc).__name__, fatal=True
                             )
                         raise
                     except _RETRIED as exc:
                         reason, counter = _loss(exc)
                         if channel is not None:
                             channel.disconnected(
-                                time.time(), reason, error=type(exc).__name__, counter=counter
+                                time.time_ns(), reason, error=type(exc).__name__, counter=counter
                             )
                         lost = self._on_lost(reason, counter)
                         if lost is not None:  # tell the hooks once that the book is invalid
@@ -167,7 +167,7 @@ class Feed:
         async def keepalive() -> None:
             await ws.send_str('""')
             if channel is not None:
-                channel.sent(time.time(), '""')
+                channel.sent(time.time_ns(), '""')
 
         async for frame in receive_frames(
             ws,
@@ -175,10 +175,12 @@ class Feed:
             keepalive_interval=self.keepalive_interval,
             send_keepalive=keepalive,
         ):
-            now = time.time()
+            # One clock reading per frame: the recording holds it exactly, and the book's
+            # ``received`` is derived from it the same way when the recording is replayed.
+            now = time.time_ns()
             if channel is not None:
                 channel.received(now, frame)
-            update = on_frame(frame, now)
+            update = on_frame(frame, now / 1e9)
             if update is not None:
                 yield update
 

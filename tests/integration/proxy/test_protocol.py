@@ -213,6 +213,9 @@ async def test_health_and_metrics(harness: Harness) -> None:
     assert "marketstreams_proxy_clients 1" in text
     assert 'marketstreams_proxy_venue_lag_seconds_bucket{venue="luno",le="0.0025"} 6' in text
     assert "# TYPE marketstreams_proxy_conflated_total counter" in text
+    # Per-book metrics (marketstreams.metrics) ride along on the same endpoints.
+    assert 'marketstreams_book_updates_total{venue="luno",book="A"} 6' in text
+    assert "luno:A" in metrics["books"]["books"]
 
 
 async def test_invalid_book_is_announced_then_resnapshotted(harness: Harness) -> None:

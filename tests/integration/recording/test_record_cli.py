@@ -11,7 +11,7 @@ from pathlib import Path
 
 import orjson
 
-from marketstreams.recording import find_recordings
+from marketstreams.recording import find_recordings, read_records
 from marketstreams.sources import discover
 from mock_servers.betfair import BetfairMockServer
 from mock_servers.bitmex import MockBitmexServer
@@ -85,8 +85,10 @@ async def test_sigterm_finishes_the_files(tmp_path: Path) -> None:
             _, err = await proc.communicate()
     assert proc.returncode == 0, err.decode()
     data = only_recording(tmp_path)  # a whole gzip stream: the file was finished
-    assert data.startswith(b"MSREC 1 ")
-    assert b"\nS" in data and b'{"op":"subscribe","args":["orderBookL2:XBTUSD"]}' in data
+    assert data.startswith(b"MSREC 2 ")
+    [group] = find_recordings(discover(tmp_path))[0]
+    sent = [r.data for r in read_records(group[0].source) if r.kind == "S"]
+    assert '{"op":"subscribe","args":["orderBookL2:XBTUSD"]}' in sent
 
 
 async def test_record_betfair_markets_and_orders(tmp_path: Path) -> None:
