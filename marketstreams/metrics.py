@@ -32,6 +32,8 @@ from collections import deque
 from typing import Any, Final
 
 from .hooks import Hook
+from .prometheus import labels as _labels
+from .prometheus import number as _number
 from .updater import Updater
 
 __all__ = ["LAG_BUCKETS", "BookMetrics", "Metrics", "render_prometheus"]
@@ -268,28 +270,6 @@ def _feed_name(feed: Any, index: int) -> str:
 
 
 # -- Prometheus text ---------------------------------------------------------------------------
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _labels(labels: dict[str, str]) -> str:
-    if not labels:
-        return ""
-    return "{" + ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items()) + "}"
-
-
-def _number(value: Any) -> str:
-    if value is None:
-        return "NaN"
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, float):
-        if value == float("inf"):
-            return "+Inf"
-        return repr(value)
-    return str(value)
 
 
 class _Text:

@@ -17,7 +17,7 @@ from typing import IO, Any, Protocol
 
 from .exceptions import ConfigurationError, ReplayError
 
-__all__ = ["Source", "discover", "iter_lines"]
+__all__ = ["BrokenStream", "Source", "decompressed_chunks", "discover", "iter_lines", "open_source"]
 
 CHUNK = 1 << 20
 _TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
@@ -99,45 +99,52 @@ def _decompressor(name: str) -> tuple[Any, bool] | None:
             raise ConfigurationError(
                 f"{name}: .zst needs the 'zstandard' package (pip install zstandard)"
             ) from None
-        return (lambda: zstandard.ZstdDecompressor().decompressobj(), False)
+        return (lambda: zstandard.ZstdDecompressor().decompressobj(), True)
     return None
 
 
-def _chunks(fileobj: IO[bytes], name: str, source: Source) -> Iterator[bytes]:
-    """Decompressed chunks of one file object."""
+def decompressed_chunks(
+    fileobj: IO[bytes], name: str, *, step: int = CHUNK, allow_truncated: bool = False
+) -> Iterator[bytes]:
+    """Decompressed chunks of one file object, by the compression its ``name`` says.
+
+    Raises :class:`BrokenStream` on corrupt data, and on a compressed stream that ends early
+    unless ``allow_truncated`` (a recording whose recorder was killed ends after its last
+    complete flush)."""
     kind = _decompressor(name)
     if kind is None:
-        while chunk := fileobj.read(CHUNK):
+        while chunk := fileobj.read(step):
             yield chunk
         return
     factory, multi = kind
     dec = factory()
     ended = False
-    while raw := fileobj.read(CHUNK):
+    while raw := fileobj.read(step):
         while raw:
             if ended:  # a further stream follows (concatenated .gz / .bz2)
                 dec, ended = factory(), False
             try:
                 out = dec.decompress(raw)
             except (OSError, EOFError, ValueError, zlib.error) as exc:
-                raise _Broken(f"corrupt compressed data ({exc})") from exc
+                raise BrokenStream(f"corrupt compressed data ({exc})") from exc
             except Exception as exc:  # zstandard.ZstdError and friends
-                raise _Broken(f"corrupt compressed data ({exc})") from exc
+                raise BrokenStream(f"corrupt compressed data ({exc})") from exc
             if out:
                 yield out
             raw = b""
             if getattr(dec, "eof", False):
                 ended = True
                 raw = getattr(dec, "unused_data", b"") if multi else b""
-    if not ended and getattr(dec, "eof", True) is False:
-        raise _Broken("the compressed file ends early (truncated)")
+    if not ended and getattr(dec, "eof", True) is False and not allow_truncated:
+        raise BrokenStream("the compressed file ends early (truncated)")
 
 
-class _Broken(Exception):
-    """Internal: the byte stream broke; iter_lines adds the path and the line number."""
+class BrokenStream(Exception):
+    """The byte stream of a source broke (corrupt or truncated); callers add where."""
 
 
-def _open(source: Source) -> tuple[IO[bytes], Any]:
+def open_source(source: Source) -> tuple[IO[bytes], Any]:
+    """The readable (still compressed) bytes of a source, and the tar to close after, if any."""
     if source.member is None:
         return open(source.path, "rb"), None
     tar = tarfile.open(source.path)
@@ -156,12 +163,12 @@ def iter_lines(source: Source) -> Iterator[tuple[int, bytes]]:
     """
     lineno = 0
     try:
-        fileobj, tar = _open(source)
+        fileobj, tar = open_source(source)
     except OSError as exc:
         raise ReplayError(source.name, None, f"cannot open ({exc})") from exc
     try:
         rest = b""
-        for chunk in _chunks(fileobj, source.basename, source):
+        for chunk in decompressed_chunks(fileobj, source.basename):
             if rest:
                 chunk = rest + chunk
             lines = chunk.split(b"\n")
@@ -173,7 +180,7 @@ def iter_lines(source: Source) -> Iterator[tuple[int, bytes]]:
         if rest and not rest.isspace():
             lineno += 1
             yield lineno, rest
-    except _Broken as exc:
+    except BrokenStream as exc:
         raise ReplayError(source.name, lineno + 1, str(exc)) from None
     except OSError as exc:
         raise ReplayError(source.name, lineno + 1, f"read failed ({exc})") from exc

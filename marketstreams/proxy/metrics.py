@@ -13,6 +13,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from typing import Any, Final
 
+from ..prometheus import labels as _labels
+from ..prometheus import number as _number
+
 __all__ = ["LATENCY_BUCKETS", "ClientCounters", "Histogram", "Rate", "prometheus_text"]
 
 # Seconds; fine enough around the 1-50 ms that matter for a desk, coarse beyond.
@@ -127,26 +130,6 @@ class VenueCounters:
 
 
 # -- Prometheus --------------------------------------------------------------------------------
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _labels(labels: dict[str, str]) -> str:
-    if not labels:
-        return ""
-    return "{" + ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items()) + "}"
-
-
-def _number(value: Any) -> str:
-    if value is None:
-        return "NaN"
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, float):
-        return repr(value)
-    return str(value)
 
 
 class _Writer:

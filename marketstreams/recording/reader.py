@@ -3,16 +3,13 @@ iterate their records in order (across parts and days)."""
 
 from __future__ import annotations
 
-import bz2
 import logging
-import tarfile
-import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import IO, Any, Final
+from typing import IO, Final
 
 from ..exceptions import ConfigurationError, MalformedFrameError, ReplayError
-from ..sources import Source
+from ..sources import BrokenStream, Source, decompressed_chunks, open_source
 from .format import MAGIC, Header, Record, RecordDecoder, parse_header_line
 
 __all__ = ["RecordingFile", "group_channels", "peek_header", "read_records"]
@@ -32,58 +29,13 @@ class RecordingFile:
     header: Header
 
 
-def _open(source: Source) -> tuple[IO[bytes], tarfile.TarFile | None]:
-    if source.member is None:
-        return open(source.path, "rb"), None
-    tar = tarfile.open(source.path)
-    member = tar.extractfile(source.member)
-    if member is None:
-        tar.close()
-        raise ReplayError(source.name, None, "not a regular file in the archive")
-    return member, tar
-
-
-def _decompressor(name: str) -> Any:
-    if name.endswith(".gz"):
-        return zlib.decompressobj(wbits=47)
-    if name.endswith(".zst"):
-        try:
-            import zstandard
-        except ImportError:
-            raise ConfigurationError(
-                f"{name}: .zst needs the 'zstandard' package (pip install zstandard)"
-            ) from None
-        return zstandard.ZstdDecompressor().decompressobj()
-    if name.endswith(".bz2"):
-        return bz2.BZ2Decompressor()
-    return None
-
-
 def _chunks(fileobj: IO[bytes], name: str, step: int = CHUNK) -> Iterator[bytes]:
     """Decompressed chunks. A stream cut short (a recorder that was killed) ends quietly
     after its last complete flush; the decoder notices a record cut in half."""
-    dec = _decompressor(name)
-    while raw := fileobj.read(step):
-        if dec is None:
-            yield raw
-            continue
-        try:
-            out = dec.decompress(raw)
-        except (OSError, EOFError, ValueError, zlib.error) as exc:
-            raise MalformedFrameError(f"corrupt compressed data ({exc})", b"") from exc
-        except Exception as exc:  # zstandard.ZstdError
-            raise MalformedFrameError(f"corrupt compressed data ({exc})", b"") from exc
-        if out:
-            yield out
-        if getattr(dec, "eof", False):
-            rest = getattr(dec, "unused_data", b"")
-            if not rest:
-                continue
-            # A further stream follows (a file appended to): start over on it.
-            dec = _decompressor(name)
-            out = dec.decompress(rest)
-            if out:
-                yield out
+    try:
+        yield from decompressed_chunks(fileobj, name, step=step, allow_truncated=True)
+    except BrokenStream as exc:
+        raise MalformedFrameError(str(exc), b"") from exc
 
 
 def peek_header(source: Source) -> Header | None:
@@ -93,7 +45,7 @@ def peek_header(source: Source) -> Header | None:
     if source.basename.endswith(".bz2"):
         return None
     try:
-        fileobj, tar = _open(source)
+        fileobj, tar = open_source(source)
     except OSError:
         return None
     try:
@@ -127,7 +79,7 @@ def read_records(source: Source) -> Iterator[Record]:
     file cut short by a crash ends with a warning after its last complete block."""
     decoder = RecordDecoder()
     try:
-        fileobj, tar = _open(source)
+        fileobj, tar = open_source(source)
     except OSError as exc:
         raise ReplayError(source.name, None, f"cannot open ({exc})") from exc
     try:

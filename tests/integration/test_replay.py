@@ -220,3 +220,18 @@ def test_replay_error_pickles() -> None:
 
     err = pickle.loads(pickle.dumps(ReplayError("a.bz2", 3, "boom")))
     assert (err.path, err.line, str(err)) == ("a.bz2", 3, "a.bz2:3: boom")
+
+
+def test_concatenated_compressed_streams_are_read_whole(tmp_path: Path) -> None:
+    zstandard = pytest.importorskip("zstandard")
+    first, second = b'{"a":1}\n{"b":2}\n', b'{"c":3}\n'
+    cases = {
+        "x.gz": gzip.compress(first) + gzip.compress(second),
+        "x.bz2": bz2.compress(first) + bz2.compress(second),
+        "x.zst": zstandard.ZstdCompressor().compress(first)
+        + zstandard.ZstdCompressor().compress(second),
+    }
+    for name, data in cases.items():
+        (tmp_path / name).write_bytes(data)
+        lines = [line for _, line in iter_lines(Source(str(tmp_path / name)))]
+        assert lines == [b'{"a":1}', b'{"b":2}', b'{"c":3}'], name
