@@ -30,10 +30,12 @@ Fault switches, acting on connections open at the time of the call unless said o
 :meth:`~BetfairMockServer.drop`, :meth:`~BetfairMockServer.expire_sessions`
 (INVALID_SESSION_INFORMATION), ``stale`` (``status: 503`` on every change message while set),
 :meth:`~BetfairMockServer.send_garbage`, ``split_utf8`` (writes cut inside a multi-byte
-character), :meth:`~BetfairMockServer.silence` and :meth:`~BetfairMockServer.invalidate_clocks`.
+character), :meth:`~BetfairMockServer.silence`, :meth:`~BetfairMockServer.invalidate_clocks` and
+:meth:`~BetfairMockServer.corrupt_next` (a change message no client can apply).
 
 The certificate login (``POST /api/certlogin``) and keep-alive (``/api/keepAlive``) endpoints are
-served over TLS on :attr:`BetfairMockServer.login_port`.
+served over TLS on :attr:`BetfairMockServer.login_port`; ``users`` holds the accepted passwords,
+``fail_logins`` makes the next N logins answer HTTP 503, ``login_attempts`` counts them all.
 
 Run it alone with ``python -m mock_servers.betfair --port 8443 --app-key K --session S``.
 """
@@ -576,7 +578,9 @@ class BetfairMockServer:
         self.drop_every: int | None = None
         self.stale = False
         self.split_utf8 = False
+        self.fail_logins = 0  # the next N certificate logins answer HTTP 503
         self._reject_resubscribe = False
+        self._corrupt: set[str] = set()  # ops whose next change message gets a bad entry
         # state
         self._log: list[_Entry] = []
         self._log_start = 1  # seq of _log[0]
@@ -604,6 +608,7 @@ class BetfairMockServer:
         self.changes_sent = 0  # market/order change entries written (retransmissions included)
         self.sent_per_subscription: dict[int, int] = {}  # change messages per subscription id
         self.heartbeats_received = 0
+        self.login_attempts = 0  # certificate logins asked for, refused and failed included
         for op, change in self.source.initial():
             self._append(op, change)
         self.changes_generated = 0  # changes appended after the opening state
@@ -776,6 +781,15 @@ class BetfairMockServer:
         """Stop writing anything (heartbeats included) to the connections open now."""
         for conn in self._connections:
             conn.silenced = True
+
+    def corrupt_next(self, op: str = "mcm") -> None:
+        """The next ``op`` (``mcm`` / ``ocm``) delta message sent carries, ahead of its real change,
+        an entry no client can apply: a runner change with ``"spn": "abc"``, or a matched ladder
+        entry without a size. The message's ``clk`` is the real one, so a client that skips the
+        message loses the real change for good; the server's truth never sees the bad entry."""
+        if op not in ("mcm", "ocm"):
+            raise ValueError(f"unknown change op {op!r}")
+        self._corrupt.add(op)
 
     def invalidate_clocks(self) -> None:
         """Forget the change log: resubscriptions with older clocks get INVALID_CLOCK."""
@@ -1195,7 +1209,17 @@ class BetfairMockServer:
             sub.cursor = entry.seq
             if entry.op != sub.op or not matcher(entry):
                 continue
-            if self.stale:  # the rare path: a header with a status
+            corrupt = (
+                _corrupted(sub.op, self._trim(sub, entry.change))
+                if sub.op in self._corrupt
+                else None
+            )
+            if corrupt is not None:
+                self._corrupt.discard(sub.op)
+                message = self._header(sub, None)
+                message[key.decode()] = [corrupt]
+                out.append(orjson.dumps(message) + CRLF)
+            elif self.stale:  # the rare path: a header with a status
                 trimmed = self._trim(sub, entry.change)
                 raw = entry.raw if trimmed is entry.change else orjson.dumps(trimmed)
                 prefix = orjson.dumps(self._header(sub, None))[:-1]
@@ -1259,6 +1283,10 @@ class BetfairMockServer:
     # -- certificate login ----------------------------------------------------------------
 
     async def _certlogin(self, request: web.Request) -> web.Response:
+        self.login_attempts += 1
+        if self.fail_logins > 0:
+            self.fail_logins -= 1
+            return web.json_response({"error": "mock outage"}, status=503)
         form = await request.post()
         app_key = request.headers.get("X-Application", "")
         username, password = form.get("username"), form.get("password")
@@ -1284,6 +1312,19 @@ class BetfairMockServer:
         return web.json_response(
             {"token": "", "product": "", "status": "FAIL", "error": "NO_SESSION"}
         )
+
+
+def _corrupted(op: str, change: dict[str, Any]) -> dict[str, Any] | None:
+    """``change`` with an entry no cache can apply put first (None when it has no runners)."""
+    if op == "mcm":
+        rcs = change.get("rc")
+        if not rcs:
+            return None
+        return dict(change, rc=[{"id": rcs[0]["id"], "spn": "abc"}, *rcs])
+    orcs = change.get("orc")
+    if not orcs:
+        return None
+    return dict(change, orc=[{"id": orcs[0]["id"], "mb": [[1.5]]}, *orcs])
 
 
 def _status(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 
 from marketstreams import AuthenticationError, Backoff, ConfigurationError, Hook, Trade, Updater
 from marketstreams.venues import luno
+from marketstreams.venues.luno.protocol import LunoProtocol
 from mock_servers.luno import LunoMockServer, book_digest
 
 KEY, SECRET = "key-id", "s3cret-value"
@@ -229,3 +231,108 @@ async def test_snapshot_over_two_mib_is_accepted() -> None:
 def test_frame_limit_below_two_mib_is_refused() -> None:
     with pytest.raises(ConfigurationError):
         luno.Feed("XBTZAR", max_frame_bytes=1024 * 1024)
+
+
+@contextlib.asynccontextmanager
+async def unanswering_server(attempts: int) -> AsyncIterator[tuple[int, asyncio.Event]]:
+    """A TCP server on 127.0.0.1 that accepts and never answers (no websocket upgrade); yields
+    its port and an event set once ``attempts`` connections were accepted."""
+    writers: list[asyncio.StreamWriter] = []
+    enough = asyncio.Event()
+
+    async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers.append(writer)
+        if len(writers) >= attempts:
+            enough.set()
+
+    tcp = await asyncio.start_server(accept, "127.0.0.1", 0)
+    try:
+        yield tcp.sockets[0].getsockname()[1], enough
+    finally:
+        tcp.close()
+        for writer in writers:
+            writer.close()
+        for writer in writers:
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+        await tcp.wait_closed()
+
+
+async def test_unanswered_websocket_upgrade_times_out_and_is_retried() -> None:
+    async with unanswering_server(attempts=2) as (port, two_attempts):
+        feed = luno.Feed(
+            "XBTZAR",
+            url=f"ws://127.0.0.1:{port}",
+            connect_timeout=0.3,
+            backoff=Backoff(initial=0.01, maximum=0.05),
+        )
+        task = await run_with(Updater(feed))
+        try:
+            async with asyncio.timeout(GUARD):  # before the fix the first attempt never ended
+                await two_attempts.wait()
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    assert feed.stats.connects == 0 and not feed.stats.connected
+    assert not feed.book.is_valid
+
+
+async def test_stopping_the_feed_invalidates_its_book(server: LunoMockServer) -> None:
+    feed = make_feed(server)
+    watch = Watch(server)
+    task = await run_with(Updater(feed, hooks=[watch]))
+    try:
+        await watch.until(lambda: feed.book.is_valid and watch.valid_checked >= 5)
+        assert feed.stats.connected
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert not feed.book.is_valid
+    assert feed.book.invalid_reason == "feed stopped"
+    assert feed.stats.connected is False
+
+
+class FailsOnce(LunoProtocol):
+    """The real protocol, except that applying one chosen update raises what it never
+    documents (a stand-in for a bug met on an unusual frame)."""
+
+    def __init__(self, pair: str) -> None:
+        super().__init__(pair)
+        self.fail_next_update = False
+        self.failed_on: str | bytes | None = None
+
+    def receive(self, frame: str | bytes) -> Any:
+        if self.fail_next_update and self.failed_on is None and b'"sequence"' in _bytes(frame):
+            self.failed_on = frame
+            raise ZeroDivisionError("a bug in the protocol")
+        return super().receive(frame)
+
+
+def _bytes(frame: str | bytes) -> bytes:
+    return frame.encode() if isinstance(frame, str) else frame
+
+
+async def test_unexpected_protocol_error_resynchronises_instead_of_ending_the_feed(
+    server: LunoMockServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    feed = make_feed(server)
+    protocol = feed.protocol = FailsOnce(feed.pair)
+    watch = Watch(server)
+    task = await run_with(Updater(feed, hooks=[watch]))
+    try:
+        await watch.until(lambda: feed.book.is_valid and watch.valid_checked >= 5)
+        with caplog.at_level(logging.ERROR, logger="marketstreams.luno"):
+            protocol.fail_next_update = True
+            await watch.until(lambda: feed.stats.connects == 2 and feed.book.is_valid)
+        await watch.until(lambda: watch.valid_checked >= 30)
+        await converge(server, watch, feed)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert protocol.failed_on is not None
+    assert feed.stats.malformed == 1
+    assert feed.stats.reconnects == 1
+    assert watch.invalid_seen >= 1  # hooks were told the book was out of sync
+    assert watch.mismatches == []
+    assert "ZeroDivisionError" in caplog.text
+    assert _bytes(protocol.failed_on)[:40].decode() in caplog.text  # the frame excerpt is logged

@@ -20,9 +20,14 @@ most ``max_connections`` (Betfair's default limit is 10 per app key). Per connec
 * on any drop the subscription's markets are marked invalid (one Update each, ``is_valid``
   False), the feed reconnects with backoff and subscribes again with the stored ``initialClk`` /
   ``clk``: the server answers with RESUB_DELTA, applied on top of the cache, and the markets are
-  valid again; nothing is lost or applied twice. INVALID_CLOCK falls back to a full image;
+  valid again; nothing is lost or applied twice. INVALID_CLOCK falls back to a full image, and
+  so does a change message the cache cannot apply (counted in ``stats.malformed``): its clocks
+  are already past it, so the subscription starts again from an image;
 * refused app keys and refused subscriptions end the iteration with the error; an expired session
-  does too, unless the feed was given a :class:`~.login.BetfairSession`, which logs in again.
+  does too, unless the feed was given a :class:`~.login.BetfairSession`, which logs in again
+  (one login shared by every subscription). A login Betfair refuses ends the iteration with its
+  :class:`~.errors.LoginError` after that one attempt; a passing failure (no answer, an HTTP
+  error) is retried with backoff.
 
 ``record=`` (a :class:`~marketstreams.recording.Recorder`, or a folder) records each connection's
 bytes as read, with their receive time, what was sent (the authentication line withheld), every
@@ -60,9 +65,10 @@ from .errors import (
     BetfairAuthenticationError,
     BetfairSubscriptionError,
     ErrorAction,
+    LoginError,
     SessionExpiredError,
 )
-from .login import BetfairSession
+from .login import TRANSIENT_LOGIN_CODES, BetfairSession
 from .protocol import (
     DEFAULT_MAX_LINE,
     Authenticated,
@@ -167,6 +173,7 @@ class Feed:
         ]
         self._queue_size = queue_size
         self._relogin = asyncio.Lock()
+        self._login_refused: LoginError | None = None
         self.evict_closed_after = evict_closed_after
         self.keep_complete_orders = keep_complete_orders
         self.record = record
@@ -200,6 +207,7 @@ class Feed:
     async def updates(self) -> AsyncIterator[Update]:
         """Updates from every subscription until cancelled or a fatal error is raised."""
         queue: asyncio.Queue[_Item | BaseException] = asyncio.Queue(self._queue_size)
+        self._login_refused = None  # each iteration may ask Betfair once more
         owned = self._open_channels()
         channels = self._channels
         tasks = [
@@ -245,37 +253,47 @@ class Feed:
         state = self.states[index]
         cache = self.caches[index]
         backoff = self._backoff()
+        token: Secret | None = None
+        stale: Secret | None = None  # the session token the stream refused last
         while True:
             counter: str | None = None
             try:
-                await self._connection(index, state, cache, queue, backoff)
+                # Logging in (again) happens here, inside the error handling below: a refusal
+                # ends the feed with the error, a passing failure is retried with backoff.
+                token = await self._token(stale)
+                stale = None
+                await self._connection(index, state, cache, queue, backoff, token)
                 reason = "connection closed"
             except asyncio.CancelledError:
                 raise
             except SessionExpiredError as exc:
                 if self._login is None:
-                    self._record_fatal(index, exc)
-                    await queue.put(exc)
+                    await self._fatal(index, queue, exc)
                     return
+                stale = token
                 reason = f"session expired ({exc.code})"
-                await self._refresh_session()
+            except LoginError as exc:
+                if exc.code not in TRANSIENT_LOGIN_CODES:  # refused credentials
+                    await self._fatal(index, queue, exc)
+                    return
+                self.stats.errors += 1
+                reason = f"login failed: {exc}"
+                counter = "errors"
             except (
                 BetfairAuthenticationError,
                 BetfairSubscriptionError,
                 ConfigurationError,
                 ssl.SSLCertVerificationError,  # retrying cannot make a certificate valid
             ) as exc:
-                self._record_fatal(index, exc)
-                await queue.put(exc)
+                await self._fatal(index, queue, exc)
                 return
-            except MalformedFrameError as exc:
+            except MalformedFrameError as exc:  # a line, or a change the cache cannot apply
                 self.stats.malformed += 1
                 reason = f"malformed frame: {exc}"
                 counter = "malformed"
             except Exception as exc:  # connection errors, status failures: retried
                 if getattr(exc, "action", None) is ErrorAction.FATAL:
-                    self._record_fatal(index, exc)
-                    await queue.put(exc)
+                    await self._fatal(index, queue, exc)
                     return
                 if isinstance(exc, ConnectionLostError):
                     reason = str(exc)
@@ -300,11 +318,33 @@ class Feed:
             )
             await asyncio.sleep(delay)
 
-    async def _refresh_session(self) -> None:
+    async def _fatal(
+        self, index: int, queue: asyncio.Queue[_Item | BaseException], exc: BaseException
+    ) -> None:
+        """End this subscription with ``exc``: ``updates()`` raises it."""
+        self._record_fatal(index, exc)
+        self.stats.connected = False
+        await queue.put(exc)
+
+    async def _token(self, stale: Secret | None) -> Secret:
+        """The session token to connect with. With a :class:`~.login.BetfairSession`, logs in
+        first when it never has, or when the stream refused ``stale`` and nobody has logged in
+        since; subscriptions share one login, and after a refusal none asks Betfair again."""
         login = self._login
-        assert login is not None
+        if login is None:
+            assert self._session is not None
+            return self._session
         async with self._relogin:
-            await login.login()
+            if self._login_refused is not None:
+                raise self._login_refused
+            if login.logged_in and login.token is not stale:
+                return login.token
+            try:
+                return await login.login()
+            except LoginError as exc:
+                if exc.code not in TRANSIENT_LOGIN_CODES:
+                    self._login_refused = exc
+                raise
 
     def _session_token(self) -> Secret:
         if self._login is not None:
@@ -326,9 +366,8 @@ class Feed:
         cache: MarketCache | OrderCache,
         queue: asyncio.Queue[_Item | BaseException],
         backoff: Backoff,
+        token: Secret,
     ) -> None:
-        if self._login is not None and self._login._token is None:
-            await self._refresh_session()
         async with asyncio.timeout(self.connect_timeout):
             reader, writer = await asyncio.open_connection(
                 self.host, self.port, ssl=self.ssl_context, limit=_READ_SIZE
@@ -339,9 +378,7 @@ class Feed:
         self._connected_once.add(id(state))
         stats.connects += 1
         stats.connected = True
-        protocol = StreamProtocol(
-            self._app_key, self._session_token(), state, max_line=self.max_line
-        )
+        protocol = StreamProtocol(self._app_key, token, state, max_line=self.max_line)
         channel = self._channels[index]
         if channel is not None:
             channel.connected(time.time_ns())
@@ -408,9 +445,18 @@ class Feed:
                 try:
                     changed: list[Any] = cache(event.message)
                 except MalformedFrameError as exc:
-                    stats.malformed += 1
-                    logger.warning("skipped a change message: %s", exc)
-                    continue
+                    # The protocol has already moved the clocks past this message: a resume
+                    # would never send it again (on the order stream: lost fills). Forget the
+                    # clocks; the new connection gets a full image, which makes the markets
+                    # the cache marked invalid valid again.
+                    state.reset_clock()
+                    logger.warning(
+                        "betfair %s stream: a change could not be applied (%s); "
+                        "resubscribing for a full image",
+                        state.subscription.kind,
+                        exc,
+                    )
+                    raise _Unapplied(f"{exc}; resubscribing for a full image") from exc
                 if ct is None:
                     state.changes += cache.changes - before
                     books.extend(changed)
@@ -592,6 +638,11 @@ class Feed:
 
 class _Silence(ConnectionLostError):
     """Nothing came for several heartbeat intervals."""
+
+
+class _Unapplied(MalformedFrameError):
+    """The cache could not apply a change message: the subscription starts again from an
+    image."""
 
 
 _AUTHENTICATION = b'"op":"authentication"'

@@ -65,6 +65,11 @@ class BetfairSession:
         return f"<BetfairSession {self.username} {state} {self.url}>"
 
     @property
+    def logged_in(self) -> bool:
+        """True once :meth:`login` has succeeded (the token may have expired since)."""
+        return self._token is not None
+
+    @property
     def token(self) -> Secret:
         """The session token (a :class:`~marketstreams.secret.Secret`); LoginError before login."""
         if self._token is None:

@@ -26,6 +26,7 @@ from ...exceptions import (
     FrameTooLargeError,
     MalformedFrameError,
     SubscriptionError,
+    excerpt,
 )
 from ...feed import FeedStats
 from ...models import Update
@@ -61,7 +62,9 @@ class Connection:
     :meth:`events` connects and yields every protocol event until cancelled. After
     ``ping_interval`` seconds without a frame it sends the text ``ping``; when nothing (no
     ``pong``, nothing else) comes within ``pong_timeout`` more seconds, the connection is
-    replaced. On every (re)connection the protocol authenticates first, then resubscribes;
+    replaced, and so is an attempt without an open websocket after ``connect_timeout`` seconds.
+    A frame the protocol cannot apply, whatever it raised, is counted, logged and ends the
+    connection. On every (re)connection the protocol authenticates first, then resubscribes;
     books are invalid until their new partial. Refused credentials raise
     :class:`~marketstreams.exceptions.AuthenticationError` (never retried).
     """
@@ -129,14 +132,8 @@ class Connection:
                 reason = "closed"
                 counter: str | None = None
                 try:
-                    async with session.ws_connect(
-                        self.url,
-                        autoping=True,
-                        heartbeat=None,
-                        decode_text=False,  # orjson reads the bytes: no str to build first
-                        max_msg_size=self.max_frame_bytes,
-                        timeout=aiohttp.ClientWSTimeout(ws_close=self.connect_timeout),
-                    ) as ws:
+                    ws = await self._connect(session)
+                    async with ws:
                         self._connected(ws)
                         async for event in self._read(ws):
                             yield event
@@ -169,6 +166,25 @@ class Connection:
                 self.protocol.connection_lost("feed stopped")  # its books are stale from now on
             if own_session:
                 await session.close()
+
+    async def _connect(self, session: aiohttp.ClientSession) -> WebSocket:
+        """Open the websocket. aiohttp's ``connect`` timeout ends with the TCP (and TLS)
+        connection, so the upgrade itself is bounded here: a server that accepts but never
+        answers counts as a lost connection after ``connect_timeout`` seconds."""
+        try:
+            async with asyncio.timeout(self.connect_timeout):
+                return await session.ws_connect(
+                    self.url,
+                    autoping=True,
+                    heartbeat=None,
+                    decode_text=False,  # orjson reads the bytes: no str to build first
+                    max_msg_size=self.max_frame_bytes,
+                    timeout=aiohttp.ClientWSTimeout(ws_close=self.connect_timeout),
+                )
+        except TimeoutError:
+            raise ConnectionLostError(
+                f"no websocket handshake within {self.connect_timeout:g} s"
+            ) from None
 
     def _connected(self, ws: WebSocket) -> None:
         self._ws = ws
@@ -232,7 +248,8 @@ class Connection:
 
     def _on_frame(self, data: str | bytes, now: float) -> list[Any]:
         """Apply one frame received at ``now``; its events. Raises MalformedFrameError for a
-        frame that cannot be applied (the feed resynchronises) and AuthenticationError."""
+        frame that cannot be applied, whatever the protocol raised (the feed resynchronises),
+        and AuthenticationError for refused credentials."""
         stats = self.stats
         stats.messages += 1
         protocol = self.protocol
@@ -242,6 +259,19 @@ class Connection:
             # The frame may have carried book rows: resynchronise from fresh partials.
             stats.malformed += 1
             raise MalformedFrameError("unusable frame, resynchronising", exc.frame) from None
+        except Exception as exc:
+            # A bug met on a frame, not a venue fault: the tables may hold part of it, so they
+            # are rebuilt from new partials instead of ending the feed (and its Updater).
+            stats.malformed += 1
+            logger.error(
+                "%s while applying a frame, resynchronising: %s",
+                type(exc).__name__,
+                excerpt(data),
+                exc_info=True,
+            )
+            raise MalformedFrameError(
+                f"unusable frame ({type(exc).__name__}: {exc}), resynchronising", data
+            ) from exc
         for event in events:
             if type(event) is Update:
                 stats.updates += 1

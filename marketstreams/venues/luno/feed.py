@@ -20,6 +20,7 @@ from ...exceptions import (
     MalformedFrameError,
     ProtocolError,
     VenueError,
+    excerpt,
 )
 from ...feed import FeedStats
 from ...models import Update
@@ -36,6 +37,7 @@ logger = logging.getLogger("marketstreams.luno")
 
 DEFAULT_URL = "wss://ws.luno.com"
 MiB = 1024 * 1024
+_WS_TIMEOUT = aiohttp.ClientWSTimeout(ws_close=2.0)
 
 
 class Feed:
@@ -45,8 +47,11 @@ class Feed:
     snapshot). On a sequence gap, an out-of-sync trade, a close or ``silence`` seconds without a
     frame, the book is marked invalid at once (an update with ``book.is_valid == False`` is
     yielded), and the feed reconnects with capped, jittered backoff and resumes from the new
-    snapshot. Refused credentials (:class:`AuthenticationError`) and an unknown pair
-    (:class:`ConfigurationError`) are raised: no retry fixes them.
+    snapshot; so does a connection attempt that has no open websocket after ``connect_timeout``
+    seconds, and a frame the protocol fails on with an exception it does not document (logged
+    with the frame, counted in ``stats.malformed``). When the iteration ends (cancelled or
+    fatal) the book is marked invalid. Refused credentials (:class:`AuthenticationError`) and
+    an unknown pair (:class:`ConfigurationError`) are raised: no retry fixes them.
 
     Several pairs run side by side as several feeds in one :class:`~marketstreams.Updater`
     (Luno allows 50 stream sessions per account).
@@ -76,8 +81,10 @@ class Feed:
     ) -> None:
         if max_frame_bytes < 2 * MiB:
             raise ConfigurationError("max_frame_bytes must allow frames of at least 2 MiB")
-        if silence_timeout <= 0 or keepalive_interval <= 0:
-            raise ConfigurationError("silence_timeout and keepalive_interval must be positive")
+        if silence_timeout <= 0 or keepalive_interval <= 0 or connect_timeout <= 0:
+            raise ConfigurationError(
+                "silence_timeout, keepalive_interval and connect_timeout must be positive"
+            )
         self.pair = pair.upper()
         self.url = url.rstrip("/")
         self._api_key = api_key
@@ -109,19 +116,12 @@ class Feed:
 
     async def updates(self) -> AsyncIterator[Update]:
         channel, owned = self._recording()
-        timeout = aiohttp.ClientWSTimeout(ws_close=2.0)
         try:
             async with aiohttp.ClientSession() as session:
                 while True:
                     try:
-                        async with session.ws_connect(
-                            self.endpoint,
-                            max_msg_size=self.max_frame_bytes,
-                            ssl=self.ssl,
-                            autoping=True,
-                            heartbeat=None,
-                            timeout=timeout,
-                        ) as ws:
+                        ws = await self._connect(session)
+                        async with ws:
                             self._on_connect()
                             logger.info("luno %s: connected to %s", self.pair, self.endpoint)
                             secret = self._api_secret.value if self._api_secret else None
@@ -154,10 +154,32 @@ class Feed:
                         logger.warning("luno %s: %s; reconnecting in %.2f s", self.pair, exc, delay)
                         await asyncio.sleep(delay)
         finally:
+            # Cancelled or fatal: nothing keeps the book in sync any more.
+            self.stats.connected = False
+            if self.protocol.book.is_valid:
+                self.protocol.connection_lost("feed stopped")
             if channel is not None:
                 channel.close()
             if owned is not None:
                 owned.close()
+
+    async def _connect(self, session: aiohttp.ClientSession) -> aiohttp.ClientWebSocketResponse:
+        """Open the websocket; a server that accepts TCP but never completes the upgrade counts
+        as a lost connection after ``connect_timeout`` seconds."""
+        try:
+            async with asyncio.timeout(self.connect_timeout):
+                return await session.ws_connect(
+                    self.endpoint,
+                    max_msg_size=self.max_frame_bytes,
+                    ssl=self.ssl,
+                    autoping=True,
+                    heartbeat=None,
+                    timeout=_WS_TIMEOUT,
+                )
+        except TimeoutError:
+            raise ConnectionLostError(
+                f"no websocket handshake within {self.connect_timeout:g} s"
+            ) from None
 
     async def _session(
         self, ws: aiohttp.ClientWebSocketResponse, channel: Channel | None
@@ -195,7 +217,8 @@ class Feed:
 
     def _on_frame(self, frame: str | bytes, now: float) -> Update | None:
         """Apply one frame received at ``now``; the update for the hooks, if any. Raises what
-        :meth:`LunoProtocol.receive` raises, except for malformed frames (counted, skipped)."""
+        :meth:`LunoProtocol.receive` raises, except for malformed frames (counted, skipped);
+        any other exception becomes :class:`_Unexpected` (a resynchronisation)."""
         self.stats.messages += 1
         try:
             event = self.protocol.receive(frame)
@@ -203,6 +226,19 @@ class Feed:
             self.stats.malformed += 1
             logger.warning("luno %s: skipped a malformed frame: %s", self.pair, exc)
             return None
+        except _DOCUMENTED:
+            raise
+        except Exception as exc:
+            # A bug, not a venue fault: the book may hold part of the frame, so it is dropped
+            # and rebuilt from a new snapshot instead of ending the feed (and its Updater).
+            logger.error(
+                "luno %s: %s while applying a frame, resynchronising: %s",
+                self.pair,
+                type(exc).__name__,
+                excerpt(frame),
+                exc_info=True,
+            )
+            raise _Unexpected(f"{type(exc).__name__}: {exc}", frame) from exc
         if event.__class__ is Keepalive:
             return None
         book = self.protocol.book
@@ -320,13 +356,21 @@ _RETRIED = (
     OSError,
     TimeoutError,
 )
-_COUNTERS = frozenset({"silences", "errors", "gaps"})
+_COUNTERS = frozenset({"silences", "errors", "gaps", "malformed"})
+# What LunoProtocol.receive documents raising; anything else is a bug met on a frame.
+_DOCUMENTED = (ProtocolError, VenueError, ConfigurationError)
+
+
+class _Unexpected(ProtocolError):
+    """The protocol failed on a frame with an exception it does not document."""
 
 
 def _loss(exc: BaseException) -> tuple[str, str | None]:
     """The book's invalid reason and the statistic a connection loss counts in."""
     counter = None
-    if isinstance(exc, ConnectionLostError) and "no frame" in str(exc):
+    if isinstance(exc, _Unexpected):
+        counter = "malformed"
+    elif isinstance(exc, ConnectionLostError) and "no frame" in str(exc):
         counter = "silences"
     elif isinstance(exc, VenueError):
         counter = "errors"

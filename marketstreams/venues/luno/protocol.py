@@ -87,7 +87,8 @@ def _decimal(value: Any, what: str, frame: object) -> Decimal:
         d = Decimal(value)
     except (InvalidOperation, TypeError, ValueError):
         raise MalformedFrameError(f"bad {what} {value!r}", frame) from None
-    if not d.is_finite():
+    # Bounded magnitude: arithmetic on absurd exponents would overflow mid-update.
+    if not d.is_finite() or not -40 <= d.adjusted() <= 40:
         raise MalformedFrameError(f"bad {what} {value!r}", frame)
     return d
 

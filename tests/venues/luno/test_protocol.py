@@ -289,6 +289,8 @@ def test_docs_and_peer_examples() -> None:
         {"delete_update": {"order_id": ["A1"]}},
         {"status_update": "ACTIVE"},
         {"status_update": {"status": 5}},
+        {"create_update": {"order_id": "Z", "type": "BID", "price": "1", "volume": "1e999999999"}},
+        {"create_update": {"order_id": "Z", "type": "ASK", "price": "1e-999999", "volume": "1"}},
     ],
 )
 def test_bad_fields_are_malformed_and_change_nothing(
