@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -16,3 +19,28 @@ def shared_data(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is absent (the shared data folder sits beside a full checkout only)")
     return path
+
+
+@contextlib.asynccontextmanager
+async def unanswering_server(attempts: int) -> AsyncIterator[tuple[int, asyncio.Event]]:
+    """A TCP server on 127.0.0.1 that accepts and never answers (no websocket upgrade); yields
+    its port and an event set once ``attempts`` connections were accepted."""
+    writers: list[asyncio.StreamWriter] = []
+    enough = asyncio.Event()
+
+    async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers.append(writer)
+        if len(writers) >= attempts:
+            enough.set()
+
+    tcp = await asyncio.start_server(accept, "127.0.0.1", 0)
+    try:
+        yield tcp.sockets[0].getsockname()[1], enough
+    finally:
+        tcp.close()
+        for writer in writers:
+            writer.close()
+        for writer in writers:
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+        await tcp.wait_closed()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -14,6 +13,7 @@ from marketstreams import AuthenticationError, Backoff, ConfigurationError, Hook
 from marketstreams.venues import luno
 from marketstreams.venues.luno.protocol import LunoProtocol
 from mock_servers.luno import LunoMockServer, book_digest
+from tests.conftest import unanswering_server
 
 KEY, SECRET = "key-id", "s3cret-value"
 GUARD = 30.0  # a hang guard only: every wait below ends on an event long before this
@@ -231,31 +231,6 @@ async def test_snapshot_over_two_mib_is_accepted() -> None:
 def test_frame_limit_below_two_mib_is_refused() -> None:
     with pytest.raises(ConfigurationError):
         luno.Feed("XBTZAR", max_frame_bytes=1024 * 1024)
-
-
-@contextlib.asynccontextmanager
-async def unanswering_server(attempts: int) -> AsyncIterator[tuple[int, asyncio.Event]]:
-    """A TCP server on 127.0.0.1 that accepts and never answers (no websocket upgrade); yields
-    its port and an event set once ``attempts`` connections were accepted."""
-    writers: list[asyncio.StreamWriter] = []
-    enough = asyncio.Event()
-
-    async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writers.append(writer)
-        if len(writers) >= attempts:
-            enough.set()
-
-    tcp = await asyncio.start_server(accept, "127.0.0.1", 0)
-    try:
-        yield tcp.sockets[0].getsockname()[1], enough
-    finally:
-        tcp.close()
-        for writer in writers:
-            writer.close()
-        for writer in writers:
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
-        await tcp.wait_closed()
 
 
 async def test_unanswered_websocket_upgrade_times_out_and_is_retried() -> None:

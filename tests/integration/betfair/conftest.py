@@ -82,3 +82,14 @@ def order_state(feed: betfair.Feed) -> dict[str, Any]:
                 order.pop("updated")  # the publish time of the change that set it
         out[mid] = snap
     return out
+
+
+LIMIT = 1500
+
+
+def server(**kw: Any) -> BetfairMockServer:
+    kw.setdefault("rate", None)
+    kw.setdefault("batch", 20)
+    kw.setdefault("limit", LIMIT)
+    kw.setdefault("seed", 7)
+    return BetfairMockServer(**kw)

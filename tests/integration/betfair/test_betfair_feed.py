@@ -14,6 +14,7 @@ from mock_servers.betfair import BetfairMockServer
 
 from .conftest import (
     GUARD,
+    LIMIT,
     MARKETS,
     ORDERS,
     caught_up,
@@ -21,17 +22,8 @@ from .conftest import (
     market_state,
     order_state,
     run_until,
+    server,
 )
-
-LIMIT = 1500
-
-
-def server(**kw: Any) -> BetfairMockServer:
-    kw.setdefault("rate", None)
-    kw.setdefault("batch", 20)
-    kw.setdefault("limit", LIMIT)
-    kw.setdefault("seed", 7)
-    return BetfairMockServer(**kw)
 
 
 def assert_matches_server(srv: BetfairMockServer, feed: betfair.Feed) -> None:

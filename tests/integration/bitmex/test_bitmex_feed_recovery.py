@@ -5,45 +5,19 @@ ends."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from marketstreams.venues import bitmex
 from mock_servers.bitmex import MockBitmexServer
+from tests.conftest import unanswering_server
 
 from .conftest import HANG_GUARD, fast_backoff
 
 SYMBOLS = ["XBTUSD", "ETHUSD"]
 TOPICS = ["orderBookL2:XBTUSD", "orderBookL2:ETHUSD"]
-
-
-@contextlib.asynccontextmanager
-async def unanswering_server(attempts: int) -> AsyncIterator[tuple[int, asyncio.Event]]:
-    """A TCP server on 127.0.0.1 that accepts and never answers (no websocket upgrade); yields
-    its port and an event set once ``attempts`` connections were accepted."""
-    writers: list[asyncio.StreamWriter] = []
-    enough = asyncio.Event()
-
-    async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writers.append(writer)
-        if len(writers) >= attempts:
-            enough.set()
-
-    tcp = await asyncio.start_server(accept, "127.0.0.1", 0)
-    try:
-        yield tcp.sockets[0].getsockname()[1], enough
-    finally:
-        tcp.close()
-        for writer in writers:
-            writer.close()
-        for writer in writers:
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
-        await tcp.wait_closed()
 
 
 async def test_unanswered_websocket_upgrade_times_out_and_is_retried(runner: Any) -> None:
