@@ -20,7 +20,13 @@ What is measured:
 * anything else with ``stats.as_dict()`` (a :class:`~marketstreams.recording.Recorder`, a Redis
   sink) registered with :meth:`Metrics.track`.
 
-The hook costs about a microsecond an update; everything else is computed when read.
+The hook costs about a microsecond an update; everything else is computed when read. Memory is
+flat: a book keeps only the rate samples of the last ``window`` seconds, and a book is forgotten
+(:meth:`Metrics.forget`, or by itself) ``expire_closed_after`` seconds (default 600, the proxy's
+``evict_closed_after``) after its last update once its status is ``CLOSED`` (a settled Betfair
+market), or ``expire_idle_after`` seconds (default 3600; ``None``: never) after its last update
+whatever its status. Expired books are swept while updates arrive and on every read; a book that
+updates again is counted afresh (its counters restart from zero).
 """
 
 from __future__ import annotations
@@ -64,11 +70,13 @@ class BookMetrics:
     __slots__ = (
         "_last_ts",
         "buckets",
+        "closed",
         "invalidations",
         "lag_count",
         "lag_sum",
         "last_lag",
         "last_second",
+        "last_update",
         "samples",
         "trades",
         "updates",
@@ -88,16 +96,23 @@ class BookMetrics:
         self.last_lag: float | None = None
         self.last_second = -1
         self.samples: deque[tuple[float, int]] = deque(maxlen=3600)  # (monotonic, updates)
+        self.last_update = 0.0  # monotonic
+        self.closed = False  # status CLOSED at the last update
         self._last_ts: Any = None
+
+    def prune(self, now: float, window: float) -> None:
+        """Drop the rate samples older than needed for the last ``window`` seconds."""
+        samples = self.samples
+        cutoff = now - window
+        while len(samples) > 1 and samples[1][0] <= cutoff:
+            samples.popleft()
 
     def rate(self, now: float, window: float) -> float:
         """Updates per second over (about) the last ``window`` seconds."""
         samples = self.samples
         if not samples:
             return 0.0
-        cutoff = now - window
-        while len(samples) > 1 and samples[1][0] <= cutoff:
-            samples.popleft()
+        self.prune(now, window)
         t0, c0 = samples[0]
         span = now - t0
         return (self.updates - c0) / span if span > 0 else 0.0
@@ -128,12 +143,27 @@ _attached: weakref.WeakKeyDictionary[Updater, Metrics] = weakref.WeakKeyDictiona
 
 class Metrics:
     """Per venue and book metrics of an :class:`~marketstreams.Updater` (see the module
-    docstring). ``window``: seconds over which updates per second are averaged."""
+    docstring). ``window``: seconds over which updates per second are averaged;
+    ``expire_closed_after`` / ``expire_idle_after``: seconds after their last update that books
+    whose status is ``CLOSED`` / all books are forgotten (``None``: never)."""
 
-    def __init__(self, window: float = 10.0) -> None:
+    def __init__(
+        self,
+        window: float = 10.0,
+        *,
+        expire_closed_after: float | None = 600.0,
+        expire_idle_after: float | None = 3600.0,
+    ) -> None:
         if window <= 0:
             raise ValueError("window must be positive")
+        if (expire_closed_after is not None and expire_closed_after < 0) or (
+            expire_idle_after is not None and expire_idle_after < 0
+        ):
+            raise ValueError("expiry times must not be negative")
         self.window = window
+        self.expire_closed_after = expire_closed_after
+        self.expire_idle_after = expire_idle_after
+        self._next_sweep = 0.0
         self.books: dict[tuple[str, str], BookMetrics] = {}
         self.updater: Updater | None = None
         self.hook: Hook | None = None
@@ -166,6 +196,29 @@ class Metrics:
             raise ValueError(f"{name!r} is not usable in a metric name")
         self._tracked[name] = obj
 
+    def forget(self, venue: str, market: str) -> bool:
+        """Stop reporting a book (until it updates again). Whether it was known."""
+        return self.books.pop((venue, market), None) is not None
+
+    def expire(self, now: float | None = None) -> int:
+        """Forget the books past ``expire_closed_after`` / ``expire_idle_after`` (see the class
+        docstring); done by itself while updates arrive and on every read. How many went."""
+        if now is None:
+            now = time.monotonic()
+        closed_after, idle_after = self.expire_closed_after, self.expire_idle_after
+        expired = [
+            key
+            for key, m in self.books.items()
+            if (closed_after is not None and m.closed and now - m.last_update > closed_after)
+            or (idle_after is not None and now - m.last_update > idle_after)
+        ]
+        for key in expired:
+            del self.books[key]
+        limits = [t for t in (closed_after, idle_after) if t is not None]
+        # sweep again within a tenth of the shortest expiry (from 1 s to 60 s)
+        self._next_sweep = now + max(1.0, min(60.0, min(limits, default=600.0) / 10))
+        return len(expired)
+
     # -- the hook ----------------------------------------------------------------------------
 
     def observe(self, book: Any, trades: list[Any]) -> None:
@@ -184,10 +237,15 @@ class Metrics:
         if getattr(book, "conflated", False):
             m.venue_conflated += 1
         now = time.monotonic()
+        m.last_update = now
+        m.closed = getattr(book, "status", None) == "CLOSED"
         second = int(now)
         if second != m.last_second:
             m.last_second = second
             m.samples.append((now, m.updates - 1))
+            m.prune(now, self.window)
+            if now >= self._next_sweep:
+                self.expire(now)
         if not valid:
             return
         ts = getattr(book, "timestamp", None)
@@ -211,6 +269,7 @@ class Metrics:
         """Every metric as plain data: ``books``, ``venues`` (books summed), ``feeds``,
         ``hooks`` and tracked objects."""
         now = time.monotonic()
+        self.expire(now)
         books = {
             f"{venue}:{market}": {"venue": venue, "book": market, **m.as_dict(now, self.window)}
             for (venue, market), m in sorted(self.books.items())

@@ -57,7 +57,7 @@ class Proxy:
     a client may cost before it is cut off. ``heartbeat``: seconds between websocket pings (a
     client that does not answer is closed). ``compress``: permessage-deflate when the client
     offers it (saves bandwidth, costs CPU per client). ``evict_closed_after``: seconds after
-    which a closed market (Betfair) leaves the book list.
+    which a closed market (Betfair) leaves the book list and the per-book metrics.
     """
 
     def __init__(
@@ -83,6 +83,8 @@ class Proxy:
         self.hook = updater.add_hook(Hook(self.hub.on_update, name="proxy"))
         # Per venue and book: updates/s, lag, reconnects, gaps, conflated deliveries.
         self.book_metrics = Metrics.for_updater(updater)
+        # Closed markets leave the metrics when they leave the hub: memory stays flat.
+        self.book_metrics.expire_closed_after = evict_closed_after
         if isinstance(token, str):
             token = Secret(token) if token else None
         self._token = token

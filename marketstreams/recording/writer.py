@@ -6,7 +6,8 @@ recording costs a feed well under a microsecond a frame. A background thread wak
 removes credentials, compresses and writes them, and flushes the compressor so that everything
 up to the last flush can be read back even after a crash.
 
-Memory is bounded: when more than ``max_buffer`` bytes wait for the thread (a stuck disk), new
+Memory is bounded: when more than ``max_buffer`` bytes (payloads plus 128 bytes a record) wait
+for the thread (a stuck disk), new
 frames are dropped and counted, and an ``L`` record marks the spot in the file.
 """
 
@@ -74,6 +75,9 @@ def _split(blob: bytes, lengths: array[int]) -> list[bytes]:
 
 _COMMIT_BYTES: Final = 4 * MiB  # compress and write at least this often within one drain
 _ERROR_LOG_EVERY: Final = 60.0
+#: What a queued record costs beyond its payload (tuple, int, str/bytes object, deque slot):
+#: counted against ``max_buffer`` so that tiny frames cannot exceed it many times over.
+_RECORD_OVERHEAD: Final = 128
 _RETRY_NS: Final = 60 * 1_000_000_000  # after a failed open or write, a new part this much later
 
 #: ``redact(kind, payload) -> payload``: run in the writer thread on a channel's records.
@@ -244,8 +248,9 @@ class Channel:
 
     def _put(self, kind: str, now: int, data: str | bytes) -> None:
         rec = self._recorder
-        rec._in += len(data)
-        if (rec._in > rec._wake_at or self.lost) and self._full(now, len(data)):
+        size = len(data) + _RECORD_OVERHEAD
+        rec._in += size
+        if (rec._in > rec._wake_at or self.lost) and self._full(now, size):
             return
         self._append((self._file, kind, now, data))
 
@@ -253,8 +258,9 @@ class Channel:
         """A frame (or a read of a line stream) received at ``now`` (``time.time_ns()``)."""
         # The live path: ``_put`` inlined, one comparison unless the buffer needs attention.
         rec = self._recorder
-        rec._in += len(frame)
-        if (rec._in > rec._wake_at or self.lost) and self._full(now, len(frame)):
+        size = len(frame) + _RECORD_OVERHEAD
+        rec._in += size
+        if (rec._in > rec._wake_at or self.lost) and self._full(now, size):
             return
         self._append((self._file, "R" if frame.__class__ is str else "r", now, frame))
 
@@ -270,7 +276,9 @@ class Channel:
             return True
         if self.lost:
             lost, self.lost = self.lost, 0
-            self._append((self._file, Kind.LOST, now, b'{"frames":%d}' % lost))
+            marker = b'{"frames":%d}' % lost
+            rec._in += len(marker) + _RECORD_OVERHEAD  # taken off again by the thread
+            self._append((self._file, Kind.LOST, now, marker))
         if rec._in - rec._out > rec.wake_bytes and not rec._wake_requested:
             rec._wake_requested = True
             rec._wake.set()
@@ -382,8 +390,9 @@ class Recorder:
         self.stats = RecorderStats()
         self.files: list[Path] = []
         self._queue: deque[tuple[_File, str, int, Any]] = deque()
-        self._in = 0  # bytes queued (written by the live side only)
-        self._out = 0  # bytes taken off the queue (written by the thread only)
+        # bytes queued, payloads plus _RECORD_OVERHEAD per record (written by the live side only)
+        self._in = 0
+        self._out = 0  # the same, taken off the queue (written by the thread only)
         # past this many bytes queued the live side takes its slow path (set by the thread)
         self._wake_at = min(wake_bytes, max_buffer)
         self._wake = threading.Event()
@@ -536,47 +545,82 @@ class Recorder:
         # channel's records with bulk operations, never with a Python loop per frame.
         queue = self._queue
         items = list(islice(iter(queue.popleft, None), len(queue)))  # popped in C
+        # Taken off the queue whatever happens below (so a failure cannot leave the buffer
+        # looking full): what the live side counted, the data records only.
+        kinds = "".join(map(_KIND, items))
+        if _CONTROL.isdisjoint(kinds):
+            out = sum(map(len, map(_DATA, items))) + _RECORD_OVERHEAD * len(items)
+        else:
+            out = sum(len(it[3]) + _RECORD_OVERHEAD for it in items if it[1] not in _CONTROL)
         dirty: set[_File] = set()
-        out = 0
-        for file, grouped in groupby(items, key=_FILE):
-            run = list(grouped)
-            kinds = "".join(map(_KIND, run))
-            if not _CONTROL.isdisjoint(kinds):
-                # Rare: an open, a close or a flush barrier among them, handled in order.
-                segment: list[tuple[_File, str, int, Any]] = []
-                for item in [*run, (file, _BARRIER, 0, None)]:
-                    if item[1] not in _CONTROL:
-                        segment.append(item)
-                        continue
-                    if segment:
-                        datas = list(map(_DATA, segment))
-                        out += sum(map(len, datas))
-                        kinds = "".join(map(_KIND, segment))
-                        self._write(file, kinds, array("q", map(_TIME, segment)), datas)
-                        dirty.add(file)
-                        segment = []
-                    if item[3] is not None:  # (the sentinel closing the loop is not a barrier)
-                        self._control(item[0], item[1], item[3], open_files, dirty)
-                continue
-            datas = list(map(_DATA, run))
-            out += sum(map(len, datas))
-            self._write(file, kinds, array("q", map(_TIME, run)), datas)
+        try:
+            for file, grouped in groupby(items, key=_FILE):
+                try:
+                    self._group(file, list(grouped), open_files, dirty)
+                except Exception:  # a bug (a redactor's, a companion's): other channels go on
+                    self._bug(f"cannot record {getattr(file, 'name', file)}")
+            for f in dirty:
+                self._sync(f)
+        finally:
+            self._out += out
+            self._wake_at = self._out + min(self.wake_bytes, self.max_buffer)
+            if _BARRIER in kinds:  # never leave flush() waiting, even after a failure
+                for item in items:
+                    if item[1] == _BARRIER:
+                        item[3].set()
+
+    def _group(
+        self,
+        file: _File,
+        run: list[tuple[_File, str, int, Any]],
+        open_files: set[_File],
+        dirty: set[_File],
+    ) -> None:
+        """A run of one channel's records (or of flush barriers) from the queue."""
+        kinds = "".join(map(_KIND, run))
+        if _CONTROL.isdisjoint(kinds):
             dirty.add(file)
-        self._out += out
-        self._wake_at = self._out + min(self.wake_bytes, self.max_buffer)
-        for f in dirty:
-            self._sync(f)
+            self._write(file, kinds, array("q", map(_TIME, run)), list(map(_DATA, run)))
+            return
+        # Rare: an open, a close or a flush barrier among them, handled in order.
+        segment: list[tuple[_File, str, int, Any]] = []
+        for item in [*run, (file, _BARRIER, 0, None)]:
+            if item[1] not in _CONTROL:
+                segment.append(item)
+                continue
+            if segment:
+                dirty.add(file)
+                try:
+                    self._write(
+                        file,
+                        "".join(map(_KIND, segment)),
+                        array("q", map(_TIME, segment)),
+                        list(map(_DATA, segment)),
+                    )
+                except Exception:  # a bug: the opens, closes and barriers still happen
+                    self._bug(f"cannot record {file.name}")
+                segment = []
+            if item[3] is not None:  # (the sentinel closing the loop is not a barrier)
+                self._control(item[0], item[1], item[3], open_files, dirty)
 
     def _write(self, file: _File, kinds: str, times: array[int], datas: list[Any]) -> None:
         """Records of one channel, in order, into its current part (rotating as needed)."""
         blob, lengths = _pack(datas)
+        self.stats.frames += len(lengths)
         if file.scrub and self._dirty(file, blob):
-            payloads = [
+            scrubbed = [
                 self._scrub(file, k, p) for k, p in zip(kinds, _split(blob, lengths), strict=True)
             ]
+            if None in scrubbed:  # the redactor failed on these: dropped, never written as is
+                keep = [i for i, p in enumerate(scrubbed) if p is not None]
+                self.stats.unwritten += len(scrubbed) - len(keep)
+                if not keep:
+                    return
+                kinds = "".join(kinds[i] for i in keep)
+                times = array("q", (times[i] for i in keep))
+            payloads = [p for p in scrubbed if p is not None]
             blob, lengths = b"".join(payloads), array("I", map(len, payloads))
         count = len(lengths)
-        self.stats.frames += count
         main = file.main
         size = len(blob) + 13 * count
         if (
@@ -586,14 +630,11 @@ class Recorder:
             and file.bytes + size < self.rotate_bytes
             and max(times) - file.opened < self._age
         ):
-            self._block(file, kinds, times, lengths, blob)
             file.bytes += size
+            self._segment(file, kinds, times, lengths, blob)
         else:
             self._write_split(file, kinds, times, lengths, blob)
         file.last_ts = times[-1]
-        if file.companion is not None:
-            for kind, payload in zip(kinds, _split(blob, lengths), strict=True):
-                self._companion(file, kind, payload)
 
     def _write_split(
         self, file: _File, kinds: str, times: array[int], lengths: array[int], blob: bytes
@@ -607,20 +648,32 @@ class Recorder:
                 or ts - file.opened >= self._age
                 or file.bytes >= self.rotate_bytes
             ):
-                if i > start:
-                    self._block(
+                if i > start:  # (the companion's lines too, into this part's side file)
+                    self._segment(
                         file, kinds[start:i], times[start:i], lengths[start:i], blob[first:offset]
                     )
                 start, first = i, offset
                 if not self._rotate(file, ts):
                     self.stats.unwritten += 1
+                    if file.companion is not None:  # (it sees every record, in order)
+                        self._companion(file, kinds[i], blob[offset : offset + lengths[i]])
                     start, first = i + 1, offset + lengths[i]
                     offset += lengths[i]
                     continue
             file.bytes += lengths[i] + 13
             offset += lengths[i]
         if start < len(lengths):
-            self._block(file, kinds[start:], times[start:], lengths[start:], blob[first:])
+            self._segment(file, kinds[start:], times[start:], lengths[start:], blob[first:])
+
+    def _segment(
+        self, file: _File, kinds: str, times: array[int], lengths: array[int], blob: bytes
+    ) -> None:
+        """Records going into the current part, and the companion's lines into its side file
+        (before any rotation, so that they land beside the same part, on the same day)."""
+        self._block(file, kinds, times, lengths, blob)
+        if file.companion is not None:
+            for kind, payload in zip(kinds, _split(blob, lengths), strict=True):
+                self._companion(file, kind, payload)
 
     def _block(
         self, file: _File, kinds: str, times: array[int], lengths: array[int], blob: bytes
@@ -659,19 +712,27 @@ class Recorder:
             dirty.clear()
             data.set()
 
-    @staticmethod
-    def _scrub(file: _File, kind: str, payload: bytes) -> bytes:
+    def _scrub(self, file: _File, kind: str, payload: bytes) -> bytes | None:
+        """The payload without credentials; None when the redactor failed (drop the record)."""
         for secret in file.secrets:
             if secret in payload:
                 payload = payload.replace(secret, b"***")
         redact = file.redact
         if redact is not None and (file.redact_when is None or file.redact_when in payload):
-            payload = redact(kind, payload)
+            try:
+                return redact(kind, payload)
+            except Exception as exc:  # (no traceback: its message may quote the payload)
+                self._error(f"redact failed on {file.name} ({type(exc).__name__}): record dropped")
+                return None
         return payload
 
     def _companion(self, file: _File, kind: str, payload: bytes) -> None:
         assert file.companion is not None
-        lines = file.companion.feed(kind, payload)
+        try:
+            lines = file.companion.feed(kind, payload)
+        except Exception:  # a bug in the companion: its lines are lost, the recording goes on
+            self._bug(f"companion failed on {file.name}")
+            return
         if not lines:
             return
         side = file.side
@@ -780,6 +841,15 @@ class Recorder:
         if fh is not None:
             with contextlib.suppress(OSError):
                 fh.close()
+
+    def _bug(self, message: str) -> None:
+        """An unexpected exception (call in an ``except``): counted, logged with its traceback
+        (at most once every ``_ERROR_LOG_EVERY`` seconds, with the other errors)."""
+        self.stats.errors += 1
+        now = time.monotonic()
+        if now - self._last_error_log >= _ERROR_LOG_EVERY or self.stats.errors == 1:
+            self._last_error_log = now
+            logger.exception("recorder: %s", message)
 
     def _error(self, message: str) -> None:
         self.stats.errors += 1

@@ -13,11 +13,13 @@ levels (Betfair markets: each runner's best ``depth`` backs and lays) and the up
 one entry and appends it to a bounded buffer, nothing else, so a slow or absent Redis never slows
 the feed or the other hooks. A background task sends the buffer in pipelines of ``XADD key
 MAXLEN ~ maxlen``, stream ``{prefix}:{venue}:{market}``, and keeps the stream names in the set
-``{prefix}:books``. When Redis is unreachable the entries wait and the task reconnects with
-backoff; when more than ``buffer`` entries wait, the oldest are dropped and counted
-(``stats.dropped``). Entry ids are chosen by the sink (``{ms}-{n}``, ``n`` the book's entry
-number, also in field ``n``), so an entry sent twice across a reconnect is refused by Redis, not
-stored twice.
+``{prefix}:books``. When Redis is unreachable, or refuses writes for a while (``OOM``,
+``READONLY`` after a failover, ``MISCONF``, ``NOREPLICAS``, ``MASTERDOWN``, ``BUSY``, ``LOADING``,
+``TRYAGAIN``, ``CLUSTERDOWN``), the entries wait and the task retries with backoff; when more
+than ``buffer`` entries wait, the oldest are dropped and counted (``stats.dropped``). Entries
+Redis refuses for good (any other error reply) are dropped and counted too. Entry ids are chosen
+by the sink (``{ms}-{n}``, ``n`` the book's entry number, also in field ``n``), so an entry sent
+twice across a reconnect is refused by Redis, not stored twice.
 
 **Entries.** Fields ``book`` (JSON: ``venue``, ``market``, ``valid``, ``sequence``, ``timestamp``,
 ``received``, ``status``, ``bids``/``asks`` as ``[[price, volume], ...]`` best first; Betfair:
@@ -69,6 +71,34 @@ logger = logging.getLogger("marketstreams.sinks.redis")
 
 _RETRYABLE = (RedisConnectionError, RedisTimeoutError, OSError, TimeoutError)
 _DUPLICATE = "equal or smaller"  # Redis' answer to an XADD id already passed
+# Error replies of a Redis that refuses writes for a while (out of memory, a read-only replica
+# after a failover, a failed snapshot, too few replicas, a busy script, a cluster resharding):
+# retried with backoff, keeping the batch; resending is safe thanks to the sink-chosen ids.
+_REFUSALS = frozenset(
+    {
+        "OOM",
+        "READONLY",
+        "MISCONF",
+        "NOREPLICAS",
+        "MASTERDOWN",
+        "BUSY",
+        "LOADING",
+        "TRYAGAIN",
+        "CLUSTERDOWN",
+    }
+)
+
+
+def _refusal(exc: BaseException) -> bool:
+    """Whether ``exc`` is an error reply of a Redis that refuses writes only for a while."""
+    if not isinstance(exc, ResponseError):
+        return False
+    code = getattr(exc, "status_code", None) or str(exc).split(" ", 1)[0]
+    return code in _REFUSALS
+
+
+class _Refused(RedisError):
+    """A batch Redis refused for a while (see ``_REFUSALS``): retried."""
 
 
 def _plain(value: Any) -> Any:
@@ -146,10 +176,10 @@ class SinkStats:
     offered: int = 0  # updates handed to the sink
     published: int = 0  # entries Redis accepted
     duplicates: int = 0  # entries sent again after a reconnect and refused as already stored
-    dropped: int = 0  # entries dropped because the buffer was full
+    dropped: int = 0  # entries dropped: the buffer was full, or Redis refused them for good
     dropped_trades: int = 0  # trades in those entries
     unsupported: int = 0  # updates of books the sink cannot describe (order streams)
-    errors: int = 0  # failed sends (Redis away, timeouts)
+    errors: int = 0  # failed sends (Redis away, timeouts, refused writes)
     reconnects: int = 0  # successful sends after a failure
     pending: int = 0  # entries waiting (buffer and in flight)
     connected: bool = False
@@ -311,12 +341,18 @@ class RedisSink:
                 await self._send(self._inflight)
             except asyncio.CancelledError:
                 raise
-            except _RETRYABLE as exc:
+            except (*_RETRYABLE, _Refused) as exc:
                 self._lost(exc)
                 await asyncio.sleep(self.backoff.next_delay())
                 continue
-            except RedisError as exc:  # a refused command for another reason: do not loop on it
+            except RedisError as exc:
+                if _refusal(exc):  # refused for a while: keep the batch and retry
+                    self._lost(exc)
+                    await asyncio.sleep(self.backoff.next_delay())
+                    continue
+                # refused for another reason: do not loop on it, but count what is lost
                 self.stats.errors += 1
+                self._drop(self._inflight)
                 logger.error("redis refused a batch of %d entries: %s", len(self._inflight), exc)
             if self._failing:
                 self._failing = False
@@ -335,15 +371,33 @@ class RedisSink:
             pipe.xadd(key, values, id=entry_id, maxlen=self.maxlen, approximate=True)  # type: ignore[arg-type]
         results = await pipe.execute(raise_on_error=False)
         stats = self.stats
-        for result in results[1:]:
+        refused: list[_Entry] = []  # refused for good
+        refusal: BaseException | None = None  # refused for a while
+        for entry, result in zip(entries, results[1:], strict=True):
             if isinstance(result, ResponseError):
                 if _DUPLICATE in str(result):
                     stats.duplicates += 1  # stored before the connection broke
-                    continue
-                raise result
+                elif _refusal(result):
+                    refusal = refusal or result
+                else:
+                    refused.append(entry)
+                    logger.error("redis refused an entry of %s: %s", entry[0], result)
+                continue
             if isinstance(result, Exception):
                 raise result
             stats.published += 1
+        if isinstance(results[0], ResponseError) and _refusal(results[0]):
+            refusal = refusal or results[0]
+        if refusal is not None:  # the whole batch again: what was stored is refused as duplicate
+            raise _Refused(f"{type(refusal).__name__}: {refusal}") from refusal
+        if refused:
+            stats.errors += 1
+            self._drop(refused)
+
+    def _drop(self, entries: list[_Entry]) -> None:
+        """Count ``entries`` as dropped (Redis refused them for good)."""
+        self.stats.dropped += len(entries)
+        self.stats.dropped_trades += sum(entry[3] for entry in entries)
 
     def _lost(self, exc: BaseException) -> None:
         stats = self.stats
@@ -352,8 +406,10 @@ class RedisSink:
         if not self._failing:
             self._failing = True
             logger.warning(
-                "redis unreachable (%s); buffering up to %d entries and retrying",
+                "redis unreachable or refusing writes (%s: %s); buffering up to %d entries and "
+                "retrying",
                 type(exc).__name__,
+                exc,
                 self.buffer,
             )
 

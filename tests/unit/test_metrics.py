@@ -144,3 +144,54 @@ def test_tracked_objects_and_betfair_style_books() -> None:
     with pytest.raises(ValueError):
         metrics.track("not a name", Sink())
     assert len(LAG_BUCKETS) > 5
+
+
+class _Market:
+    """A Betfair-style book as metrics sees it: a status, no venue timestamp."""
+
+    venue = "betfair"
+    is_valid = True
+    timestamp = None
+    publish_time = None
+    received = None
+
+    def __init__(self, market: str) -> None:
+        self.market = market
+        self.status = "OPEN"
+
+
+def test_memory_is_flat_closed_and_idle_books_expire(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = [1000.0]
+    monkeypatch.setattr("marketstreams.metrics.time.monotonic", lambda: clock[0])
+    metrics = Metrics(window=10, expire_closed_after=600, expire_idle_after=3600)
+    markets = [_Market(f"1.{i}") for i in range(200)]
+    for _ in range(120):  # two minutes of updates, every market every second
+        for market in markets:
+            metrics.observe(market, [])
+        clock[0] += 1.0
+    assert len(metrics.books) == 200
+    # rate samples are pruned as they are added, not only when read
+    window_samples = max(len(m.samples) for m in metrics.books.values())
+    assert window_samples <= 12
+    for market in markets:  # settled
+        market.status = "CLOSED"
+        metrics.observe(market, [])
+    clock[0] += 300
+    assert len(metrics.snapshot()["books"]) == 200  # not yet past expire_closed_after
+    clock[0] += 301
+    assert metrics.snapshot()["books"] == {}
+    assert len(metrics.books) == 0
+    assert "betfair" not in metrics.render_prometheus()
+
+    # a book that stops updating without closing goes after expire_idle_after; a live one stays
+    idle, live = _Market("2.1"), _Market("2.2")
+    metrics.observe(idle, [])
+    for _ in range(3700):
+        clock[0] += 1.0
+        metrics.observe(live, [])
+    assert list(metrics.books) == [("betfair", "2.2")]  # swept while updates arrive
+    assert len(metrics.books["betfair", "2.2"].samples) <= 12
+
+    assert metrics.forget("betfair", "2.2") is True
+    assert metrics.forget("betfair", "2.2") is False
+    assert metrics.books == {}
