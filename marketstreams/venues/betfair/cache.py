@@ -199,37 +199,17 @@ class MarketCache:
                             elif k == "spf":
                                 r.sp_far = x if x.__class__ is not str else float(x)
                             elif k == "batb":
-                                ld = r._batb
                                 r._atb_list = None
-                                for e in x:
-                                    if e[2]:
-                                        ld[e[0]] = e
-                                    else:
-                                        ld.pop(e[0], None)
+                                _apply_levels(r._batb, x)
                             elif k == "batl":
-                                ld = r._batl
                                 r._atl_list = None
-                                for e in x:
-                                    if e[2]:
-                                        ld[e[0]] = e
-                                    else:
-                                        ld.pop(e[0], None)
+                                _apply_levels(r._batl, x)
                             elif k == "bdatb":
-                                ld = r._bdatb
                                 r._atb_list = None
-                                for e in x:
-                                    if e[2]:
-                                        ld[e[0]] = e
-                                    else:
-                                        ld.pop(e[0], None)
+                                _apply_levels(r._bdatb, x)
                             elif k == "bdatl":
-                                ld = r._bdatl
                                 r._atl_list = None
-                                for e in x:
-                                    if e[2]:
-                                        ld[e[0]] = e
-                                    else:
-                                        ld.pop(e[0], None)
+                                _apply_levels(r._bdatl, x)
                             elif k == "spb":
                                 r._spb.update(x)
                             elif k == "spl":
@@ -545,3 +525,13 @@ def _apply_ladder(ladder: dict[float, float], changes: list[list[float]]) -> Non
             ladder[p] = s
         else:
             ladder.pop(p, None)
+
+
+def _apply_levels(ladder: dict[int, list[Any]], changes: list[list[Any]]) -> None:
+    """Level-keyed ladder changes (``batb``/``batl``/``bdatb``/``bdatl``: ``[level, price,
+    size]``): a size of zero removes the level."""
+    for e in changes:
+        if e[2]:
+            ladder[e[0]] = e
+        else:
+            ladder.pop(e[0], None)
