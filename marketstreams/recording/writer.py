@@ -863,3 +863,14 @@ def _library_version() -> str:
     from .. import __version__
 
     return f"marketstreams {__version__}"
+
+
+def resolve_recorder(
+    record: Recorder | str | os.PathLike[str],
+) -> tuple[Recorder, Recorder | None]:
+    """A feed's ``record=`` as ``(recorder, owned)``: a folder gets a recorder of its own, which
+    the feed must close (``owned``); a given :class:`Recorder` stays its caller's."""
+    if isinstance(record, Recorder):
+        return record, None
+    owned = Recorder(record)
+    return owned, owned

@@ -57,7 +57,7 @@ from ...exceptions import (
 from ...feed import FeedStats
 from ...models import Update
 from ...recording.format import Header, Kind, Record, public_endpoint
-from ...recording.writer import Channel, Recorder
+from ...recording.writer import Channel, Recorder, resolve_recorder
 from ...secret import Secret
 from ...transport.backoff import Backoff
 from .cache import MarketCache, OrderCache
@@ -498,9 +498,7 @@ class Feed:
         record = self.record
         if record is None:
             return None
-        owned = None
-        if not isinstance(record, Recorder):
-            record = owned = Recorder(record)
+        record, owned = resolve_recorder(record)
         secrets = [self._app_key.value, self._session.value if self._session else None]
         for i, sub in enumerate(self.subscriptions):
             message = sub.to_message(0)

@@ -31,7 +31,7 @@ from ...exceptions import (
 from ...feed import FeedStats
 from ...models import Update
 from ...recording.format import Header, Kind, Record, public_endpoint
-from ...recording.writer import Channel, Recorder
+from ...recording.writer import Channel, Recorder, resolve_recorder
 from ...secret import Secret
 from ...transport.backoff import Backoff
 from .parse import url_path
@@ -433,9 +433,7 @@ class Feed:
         record = self.record
         if record is None:
             return None, None
-        owned = None
-        if not isinstance(record, Recorder):
-            record = owned = Recorder(record)
+        record, owned = resolve_recorder(record)
         topics = self.topics
         channel = record.channel(
             self.venue,

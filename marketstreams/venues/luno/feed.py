@@ -25,7 +25,7 @@ from ...exceptions import (
 from ...feed import FeedStats
 from ...models import Update
 from ...recording.format import Header, Kind, Record, public_endpoint
-from ...recording.writer import Channel, Recorder
+from ...recording.writer import Channel, Recorder, resolve_recorder
 from ...secret import Secret
 from ...transport.backoff import Backoff
 from ...transport.websocket import receive_frames
@@ -279,9 +279,7 @@ class Feed:
         record = self.record
         if record is None:
             return None, None
-        owned = None
-        if not isinstance(record, Recorder):
-            record = owned = Recorder(record)
+        record, owned = resolve_recorder(record)
         secret = self._api_secret.value if self._api_secret else None
         channel = record.channel(
             self.venue,
