@@ -60,7 +60,7 @@ import orjson
 from .exceptions import ConfigurationError, MalformedFrameError, MarketStreamsError, ReplayError
 from .hooks import Hook, report_error
 from .recording.play import RecordingFeed
-from .sources import Source, discover, iter_lines
+from .sources import Source, discover, iter_line_blocks
 
 if TYPE_CHECKING:
     from .recording.reader import RecordingFile
@@ -329,7 +329,7 @@ def _run_job(job: _Job) -> FileResult:
         copy.deepcopy(h) if job.copy_hooks and not _is_function(h) else h for h in job.hooks
     ]
     hooks = [h if isinstance(h, Hook) else Hook(h) for h in hooks_in]
-    calls = [h.fn for h in hooks]
+    calls = [(h, h.fn, h.is_async) for h in hooks]
     flt = job.market_filter
     window = flt is not None and flt.has_window
     loop: asyncio.AbstractEventLoop | None = None
@@ -341,70 +341,83 @@ def _run_job(job: _Job) -> FileResult:
     excluded = 0
     started = time.perf_counter()
     loads = orjson.loads
+    bad_line = (orjson.JSONDecodeError, MalformedFrameError, AttributeError)
     empty: list[Any] = []
-    lineno = 0
+    lineno = lines = updates = 0  # counted in locals: this loop runs once per line
     pacer = _pacer(job.speed)
     try:
-        for lineno, line in iter_lines(source):
-            result.lines += 1
-            try:
-                message = loads(line)
-                if pacer is not None and message.__class__ is dict:
-                    pt = message.get("pt")
-                    if isinstance(pt, int | float):
-                        pacer.wait(pt / 1000.0)
-                if flt is not None:
-                    mcs = message.get("mc") if message.__class__ is dict else None
-                    if mcs:
-                        kept = []
-                        for mc in mcs:
-                            mid = mc.get("id")
-                            ok = decided.get(mid)
-                            if ok is None:
-                                ok = flt.accepts_definition(mid, mc.get("marketDefinition"))
-                                if ok is not None:
-                                    decided[mid] = ok
-                                    if not ok:
-                                        excluded += 1
-                                        cache.markets.pop(mid, None)
-                            if ok is not False:
-                                kept.append(mc)
-                        if not kept:
-                            continue
-                        message["mc"] = kept
-                books = cache(message)
-            except (orjson.JSONDecodeError, MalformedFrameError, AttributeError) as exc:
-                if job.strict:
-                    raise ReplayError(source.name, lineno, _short(exc)) from None
-                result.skipped += 1
-                logger.warning("%s:%d: skipped a bad line: %s", source.name, lineno, _short(exc))
-                continue
-            for book in books:
-                if book.market_id not in seen:
-                    seen.add(book.market_id)
-                if window and not flt.in_window(book):  # type: ignore[union-attr]
+        for lineno, block in iter_line_blocks(source):
+            for line in block:
+                lineno += 1
+                if not line:
                     continue
-                if flt is not None and decided.get(book.market_id) is None:
-                    continue  # no definition yet: cannot tell whether it is wanted
-                result.updates += 1
-                for hook, fn in zip(hooks, calls, strict=True):
-                    # Replays wait for every hook (async ones too), so they are deterministic.
-                    try:
-                        if hook.is_async:
-                            loop.run_until_complete(fn(book, empty))  # type: ignore[union-attr, arg-type]
-                        else:
-                            fn(book, empty)
-                    except Exception:
-                        report_error(hook, f" on {source.name}")
+                lines += 1
+                try:
+                    message = loads(line)
+                    if pacer is not None and message.__class__ is dict:
+                        pt = message.get("pt")
+                        if isinstance(pt, int | float):
+                            pacer.wait(pt / 1000.0)
+                    if flt is not None:
+                        mcs = message.get("mc") if message.__class__ is dict else None
+                        if mcs:
+                            kept = []
+                            for mc in mcs:
+                                mid = mc.get("id")
+                                ok = decided.get(mid)
+                                if ok is None:
+                                    ok = flt.accepts_definition(mid, mc.get("marketDefinition"))
+                                    if ok is not None:
+                                        decided[mid] = ok
+                                        if not ok:
+                                            excluded += 1
+                                            cache.markets.pop(mid, None)
+                                if ok is not False:
+                                    kept.append(mc)
+                            if not kept:
+                                continue
+                            message["mc"] = kept
+                    books = cache(message)
+                except bad_line as exc:
+                    if line.isspace():  # blank lines are not lines of data
+                        lines -= 1
+                        continue
+                    if job.strict:
+                        raise ReplayError(source.name, lineno, _short(exc)) from None
+                    result.skipped += 1
+                    logger.warning(
+                        "%s:%d: skipped a bad line: %s", source.name, lineno, _short(exc)
+                    )
+                    continue
+                for book in books:
+                    seen.add(book.market_id)
+                    if flt is not None:
+                        if window and not flt.in_window(book):
+                            continue
+                        if decided.get(book.market_id) is None:
+                            continue  # no definition yet: cannot tell whether it is wanted
+                    updates += 1
+                    for hook, fn, is_async in calls:
+                        # Replays wait for every hook (async ones too): they are deterministic.
+                        try:
+                            if is_async:
+                                loop.run_until_complete(fn(book, empty))  # type: ignore[union-attr, arg-type]
+                            else:
+                                fn(book, empty)
+                        except Exception:
+                            report_error(hook, f" on {source.name}")
+        result.lines, result.updates = lines, updates
         result.markets = len(seen)
         for hook in hooks:
             hook.stats.offered = hook.stats.calls = result.updates
         result.filtered_markets = excluded
         result.results = [_result_of(h) for h in hooks_in]
     except ReplayError as exc:
+        result.lines, result.updates = lines, updates
         result.error, result.error_line = exc.cause, exc.line
         result.results = [None for _ in hooks_in]
     except Exception as exc:  # a bug or a hook's result() failing: report, keep the others
+        result.lines, result.updates = lines, updates
         result.error, result.error_line = f"{type(exc).__name__}: {exc}", lineno or None
         result.results = [None for _ in hooks_in]
         logger.exception("%s failed", source.name)

@@ -36,6 +36,7 @@ from typing import Any
 import orjson
 
 from ...exceptions import MalformedFrameError
+from .core import apply_changes
 from .models import MarketBook, Order, OrderMarket, OrderRunner
 
 __all__ = ["MarketCache", "OrderCache"]
@@ -157,63 +158,11 @@ class MarketCache:
                         book.closed_at = None
                         self._closed.pop(mid, None)
                 value = mc.get("rc")
-                if value:
-                    runners = book._runners
-                    stamp = self.messages
-                    for rc in value:
-                        sid = rc["id"]
-                        hc = rc.get("hc")
-                        r = runners.get(sid if not hc else (sid, hc))
-                        if r is None:
-                            r = book._add_runner(sid, hc or 0.0)
-                        if r._stamp != stamp:
-                            r._stamp = stamp
-                            changed.append(r)
-                        for k, x in rc.items():
-                            if k == "id":
-                                continue
-                            if k == "atb":
-                                # zero sizes stay in the dict (filtered when read): the key
-                                # set only grows, so the sorted keys are checked by length
-                                r._atb.update(x)
-                                r._atb_list = None
-                            elif k == "atl":
-                                r._atl.update(x)
-                                r._atl_list = None
-                            elif k == "trd":
-                                td = r._trd
-                                if td is None:
-                                    td = r._trd = {}
-                                    book.traded_seen = True
-                                if not x:
-                                    td.clear()
-                                td.update(x)
-                                r._trd_total = None
-                                book._market_tv = None
-                            elif k == "ltp":
-                                r.last_price_traded = x
-                            elif k == "tv":
-                                r.tv = x
-                            elif k == "spn":
-                                r.sp_near = x if x.__class__ is not str else float(x)
-                            elif k == "spf":
-                                r.sp_far = x if x.__class__ is not str else float(x)
-                            elif k == "batb":
-                                r._atb_list = None
-                                _apply_levels(r._batb, x)
-                            elif k == "batl":
-                                r._atl_list = None
-                                _apply_levels(r._batl, x)
-                            elif k == "bdatb":
-                                r._atb_list = None
-                                _apply_levels(r._bdatb, x)
-                            elif k == "bdatl":
-                                r._atl_list = None
-                                _apply_levels(r._bdatl, x)
-                            elif k == "spb":
-                                r._spb.update(x)
-                            elif k == "spl":
-                                r._spl.update(x)
+                if value and apply_changes(
+                    book._runners, value, self.messages, changed, book._add_runner
+                ):
+                    book.traded_seen = True
+                    book._market_tv = None
                 value = mc.get("tv")
                 if value is not None:
                     book.tv = value
@@ -525,13 +474,3 @@ def _apply_ladder(ladder: dict[float, float], changes: list[list[float]]) -> Non
             ladder[p] = s
         else:
             ladder.pop(p, None)
-
-
-def _apply_levels(ladder: dict[int, list[Any]], changes: list[list[Any]]) -> None:
-    """Level-keyed ladder changes (``batb``/``batl``/``bdatb``/``bdatl``: ``[level, price,
-    size]``): a size of zero removes the level."""
-    for e in changes:
-        if e[2]:
-            ladder[e[0]] = e
-        else:
-            ladder.pop(e[0], None)

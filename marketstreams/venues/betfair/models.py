@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from .core import BATB, BATL, BDATB, BDATL, SPB, SPL, TRD, RunnerCore
+
 __all__ = [
     "MarketBook",
     "Order",
@@ -39,30 +41,6 @@ def _asc(ladder: dict[float, float]) -> list[PriceSize]:
     return [(p, s) for p in sorted(ladder) if (s := ladder[p])]
 
 
-def _first(ladder: dict[float, float], keys: list[float], n: int) -> list[PriceSize]:
-    out: list[PriceSize] = []
-    head = 0  # zero-size prices before the first live one: dropped from both, keeping the
-    for p in keys:  # ladder and its sorted keys the same length (see RunnerBook._back_keys)
-        s = ladder[p]
-        if s:
-            out.append((p, s))
-            if len(out) >= n:
-                break
-        elif not out:
-            head += 1
-    if head:
-        for p in keys[:head]:
-            del ladder[p]
-        del keys[:head]
-    return out
-
-
-def _by_level(ladder: dict[int, list[Any]]) -> list[PriceSize]:
-    if not ladder:
-        return []
-    return [(e[1], e[2]) for _, e in sorted(ladder.items())]
-
-
 class StartingPrice:
     """Betfair starting price data of one runner (``sp`` on :class:`RunnerBook`)."""
 
@@ -74,12 +52,12 @@ class StartingPrice:
     @property
     def near(self) -> float | None:
         """Projected SP from back and lay offers on both exchanges (``spn``); may be NaN/inf."""
-        return self._runner.sp_near
+        return self._runner.sp_near  # type: ignore[no-any-return]
 
     @property
     def far(self) -> float | None:
         """Projected SP from SP bets only (``spf``); may be NaN or infinity."""
-        return self._runner.sp_far
+        return self._runner.sp_far  # type: ignore[no-any-return]
 
     @property
     def actual(self) -> float | None:
@@ -89,56 +67,38 @@ class StartingPrice:
     @property
     def back(self) -> list[PriceSize]:
         """SP back bets (``spb``: lay liability taken), highest price first."""
-        return _desc(self._runner._spb)
+        return self._runner._ladder(SPB)
 
     @property
     def lay(self) -> list[PriceSize]:
         """SP lay bets (``spl``: back stake taken), lowest price first."""
-        return _asc(self._runner._spl)
+        return self._runner._ladder(SPL)
 
     def __repr__(self) -> str:
         return f"<StartingPrice near={self.near} far={self.far} actual={self.actual}>"
 
 
-class RunnerBook:
+class RunnerBook(RunnerCore):
     """One runner (selection) of a :class:`MarketBook`, keyed by ``(selection_id, handicap)``.
 
     ``available_to_back`` / ``available_to_lay`` come from the full-depth ladders (``atb``/``atl``,
-    EX_ALL_OFFERS) when the stream carries them for this runner, otherwise from the level-based
+    EX_ALL_OFFERS) once the stream carried them for this runner, otherwise from the level-based
     best offers (``batb``/``batl``), otherwise from the virtual display ladders. Backs are sorted
     highest price first, lays lowest first; ``traded_volume`` lowest price first.
+    ``best_back(n)`` / ``best_lay(n)`` read only the levels they return. Prices and values live
+    in the runner core (compiled when built, see :mod:`marketstreams.venues.betfair.core`):
+    ``last_price_traded``, ``tv``, ``sp_near``, ``sp_far``, ``full_depth`` and the ladders.
     """
 
     __slots__ = (
-        "_atb",
-        "_atb_full",
-        "_atb_keys",
-        "_atb_list",
-        "_atl",
-        "_atl_full",
-        "_atl_keys",
-        "_atl_list",
-        "_batb",
-        "_batl",
-        "_bdatb",
-        "_bdatl",
-        "_spb",
-        "_spl",
-        "_stamp",
-        "_trd",
-        "_trd_total",
         "adjustment_factor",
         "bsp",
         "definition",
         "handicap",
-        "last_price_traded",
         "removal_date",
         "selection_id",
         "sort_priority",
-        "sp_far",
-        "sp_near",
         "status",
-        "tv",
     )
 
     def __init__(self, selection_id: int, handicap: float = 0.0) -> None:
@@ -150,133 +110,36 @@ class RunnerBook:
         self.removal_date: str | None = None
         self.bsp: float | None = None
         self.definition: dict[str, Any] | None = None
-        self._stamp = -1  # the cache message that last listed it in changed_runners
-        self._reset()
 
     def _reset(self) -> None:
-        self.last_price_traded: float | None = None
-        self.tv: float | None = None  # the last runner ``tv`` the stream sent
-        self.sp_near: float | None = None
-        self.sp_far: float | None = None
-        # Raw ladders as the cache applies them: price -> size (zero sizes are kept and skipped
-        # when read) or level -> [level, price, size].
-        self._atb: dict[float, float] = {}
-        self._atl: dict[float, float] = {}
-        self._trd: dict[float, float] | None = None  # None until the stream carries trd
-        self._spb: dict[float, float] = {}
-        self._spl: dict[float, float] = {}
-        self._batb: dict[int, list[Any]] = {}
-        self._batl: dict[int, list[Any]] = {}
-        self._bdatb: dict[int, list[Any]] = {}
-        self._bdatl: dict[int, list[Any]] = {}
-        self._atb_keys: list[float] | None = None
-        self._atl_keys: list[float] | None = None
-        self._atb_list: list[PriceSize] | None = None
-        self._atl_list: list[PriceSize] | None = None
-        self._atb_full = False
-        self._atl_full = False
-        self._trd_total: float | None = None
+        self._clear()
 
     # -- ladders ------------------------------------------------------------------------------
 
     @property
-    def full_depth(self) -> bool:
-        """True once the stream carried the full-depth ``atb``/``atl`` ladders for this runner."""
-        return bool(self._atb or self._atl)
-
-    # Zero sizes stay in the raw ladders, so their key sets only grow (until an image resets
-    # them): sorted keys of the same length as the ladder are still the ladder's keys.
-    def _back_keys(self) -> list[float]:
-        keys = self._atb_keys
-        if keys is None or len(keys) != len(self._atb):
-            keys = self._atb_keys = sorted(self._atb, reverse=True)
-        return keys
-
-    def _lay_keys(self) -> list[float]:
-        keys = self._atl_keys
-        if keys is None or len(keys) != len(self._atl):
-            keys = self._atl_keys = sorted(self._atl)
-        return keys
-
-    # ``_atb_list`` / ``_atl_list`` cache what was last handed out until the runner's offers
-    # change (the cache sets them to None); ``_atb_full`` / ``_atl_full`` say whether that is the
-    # whole ladder or only its best levels (what best_back(n) needed).
-    @property
-    def available_to_back(self) -> list[PriceSize]:
-        """Back offers as ``(price, size)``, highest price first (see the class docstring)."""
-        cached = self._atb_list
-        if cached is None or not self._atb_full:
-            if self._atb or self._atl:
-                atb = self._atb
-                cached = [(p, s) for p in self._back_keys() if (s := atb[p])]
-            else:
-                cached = _by_level(self._batb) if self._batb else _by_level(self._bdatb)
-            self._atb_list = cached
-            self._atb_full = True
-        return cached
-
-    @property
-    def available_to_lay(self) -> list[PriceSize]:
-        """Lay offers as ``(price, size)``, lowest price first (see the class docstring)."""
-        cached = self._atl_list
-        if cached is None or not self._atl_full:
-            if self._atb or self._atl:
-                atl = self._atl
-                cached = [(p, s) for p in self._lay_keys() if (s := atl[p])]
-            else:
-                cached = _by_level(self._batl) if self._batl else _by_level(self._bdatl)
-            self._atl_list = cached
-            self._atl_full = True
-        return cached
-
-    def best_back(self, n: int = 1) -> list[PriceSize]:
-        """The best ``n`` back offers, highest price first; reads only the levels it needs."""
-        cached = self._atb_list
-        if cached is not None and (self._atb_full or len(cached) >= n):
-            return cached[:n]
-        if not (self._atb or self._atl):
-            return self.available_to_back[:n]
-        cached = _first(self._atb, self._back_keys(), n)
-        self._atb_list = cached
-        self._atb_full = len(cached) < n
-        return cached
-
-    def best_lay(self, n: int = 1) -> list[PriceSize]:
-        """The best ``n`` lay offers, lowest price first; reads only the levels it needs."""
-        cached = self._atl_list
-        if cached is not None and (self._atl_full or len(cached) >= n):
-            return cached[:n]
-        if not (self._atb or self._atl):
-            return self.available_to_lay[:n]
-        cached = _first(self._atl, self._lay_keys(), n)
-        self._atl_list = cached
-        self._atl_full = len(cached) < n
-        return cached
-
-    @property
     def best_available_to_back(self) -> list[PriceSize]:
         """Level-based best offers to back (``batb``, EX_BEST_OFFERS), level 0 first."""
-        return _by_level(self._batb)
+        return self._ladder(BATB)
 
     @property
     def best_available_to_lay(self) -> list[PriceSize]:
         """Level-based best offers to lay (``batl``, EX_BEST_OFFERS), level 0 first."""
-        return _by_level(self._batl)
+        return self._ladder(BATL)
 
     @property
     def best_display_available_to_back(self) -> list[PriceSize]:
         """Virtual (display) best offers to back (``bdatb``, EX_BEST_OFFERS_DISP)."""
-        return _by_level(self._bdatb)
+        return self._ladder(BDATB)
 
     @property
     def best_display_available_to_lay(self) -> list[PriceSize]:
         """Virtual (display) best offers to lay (``bdatl``, EX_BEST_OFFERS_DISP)."""
-        return _by_level(self._bdatl)
+        return self._ladder(BDATL)
 
     @property
     def traded_volume(self) -> list[PriceSize]:
         """Traded volume per price (``trd``), lowest price first."""
-        return _asc(self._trd) if self._trd else []
+        return self._ladder(TRD)
 
     @property
     def total_matched(self) -> float:
@@ -286,12 +149,9 @@ class RunnerBook:
         Betfair's PRO files, whose runner ``tv`` covers one message only, and live streams);
         otherwise the last runner ``tv`` sent; 0.0 before either.
         """
-        traded = self._trd
+        traded = self._traded()
         if traded is not None:
-            total = self._trd_total
-            if total is None:
-                total = self._trd_total = round(sum(traded.values()), 2)
-            return total
+            return round(traded, 2)
         tv = self.tv
         return 0.0 if tv is None else tv
 
@@ -299,6 +159,26 @@ class RunnerBook:
     def sp(self) -> StartingPrice:
         """Starting price data (near, far, actual, back and lay ladders)."""
         return StartingPrice(self)
+
+    # -- copies -------------------------------------------------------------------------------
+
+    def copy(self) -> RunnerBook:
+        """An independent copy of this runner (same class, same reads)."""
+        twin = RunnerBook.__new__(RunnerBook)
+        for name in RunnerBook.__slots__:
+            setattr(twin, name, getattr(self, name))
+        twin._set_core_state(self._core_state())
+        return twin
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = {name: getattr(self, name) for name in RunnerBook.__slots__}
+        state["_core"] = self._core_state()
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name in RunnerBook.__slots__:
+            setattr(self, name, state[name])
+        self._set_core_state(state["_core"])
 
     def snapshot(self) -> dict[str, Any]:
         """An independent plain-data copy of this runner."""
@@ -319,8 +199,8 @@ class RunnerBook:
                 "near": self.sp_near,
                 "far": self.sp_far,
                 "actual": self.bsp,
-                "back": _desc(self._spb),
-                "lay": _asc(self._spl),
+                "back": self._ladder(SPB),
+                "lay": self._ladder(SPL),
             },
         }
 
@@ -408,7 +288,7 @@ class MarketBook:
             total = self._market_tv
             if total is None:
                 total = self._market_tv = round(
-                    sum(sum(r._trd.values()) for r in self._runners.values() if r._trd), 2
+                    sum(r._traded() or 0.0 for r in self._runners.values()), 2
                 )
             return total
         return 0.0 if self.tv is None else self.tv
@@ -454,6 +334,18 @@ class MarketBook:
     def best_display(self) -> np.ndarray:
         """:meth:`best_display_array` with 3 levels, as betfairstreamer users know it."""
         return self.best_display_array(3)
+
+    def copy(self) -> MarketBook:
+        """An independent copy of the market (same class, same reads, runners copied): what
+        ``policy="queue"`` and ``thread=True`` hooks are handed."""
+        twin = MarketBook.__new__(MarketBook)
+        for name in MarketBook.__slots__:
+            setattr(twin, name, getattr(self, name))
+        twin._runners = {key: r.copy() for key, r in self._runners.items()}
+        twin._runner_list = None
+        by_id = {id(r): twin._runners[key] for key, r in self._runners.items()}
+        twin.changed_runners = [by_id[id(r)] for r in self.changed_runners if id(r) in by_id]
+        return twin
 
     def snapshot(self) -> dict[str, Any]:
         """An independent plain-data copy of the market (for keeping across messages)."""

@@ -1,0 +1,45 @@
+"""Which runner core the Betfair cache uses: the compiled ``_speedups`` when it is built, else
+the pure-Python ``_pycore`` (same interface, same results, slower). Set
+``MARKETSTREAMS_PURE_PYTHON=1`` to force the pure-Python one; ``COMPILED`` says which is in use.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from ._pycore import ATB, ATL, BATB, BATL, BDATB, BDATL, NLADDERS, SPB, SPL, TRD
+
+__all__ = [
+    "ATB",
+    "ATL",
+    "BATB",
+    "BATL",
+    "BDATB",
+    "BDATL",
+    "COMPILED",
+    "SPB",
+    "SPL",
+    "TRD",
+    "RunnerCore",
+    "apply_changes",
+]
+
+if TYPE_CHECKING:
+    from ._pycore import RunnerCore, apply_changes
+
+    COMPILED: bool
+else:
+    COMPILED = False
+    if os.environ.get("MARKETSTREAMS_PURE_PYTHON", "") in ("", "0"):
+        try:
+            from ._speedups import NLADDERS as _COMPILED_LADDERS
+            from ._speedups import RunnerCore, apply_changes
+        except ImportError:
+            pass
+        else:
+            if _COMPILED_LADDERS != NLADDERS:  # a stale build: ignore it
+                raise ImportError("marketstreams' compiled Betfair core is stale: reinstall")
+            COMPILED = True
+    if not COMPILED:
+        from ._pycore import RunnerCore, apply_changes

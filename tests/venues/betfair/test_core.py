@@ -1,0 +1,240 @@
+"""The compiled runner core (``_speedups``) against its pure-Python reference (``_pycore``).
+
+Both get the same random runner changes; after every change list every read must agree. Also:
+book copies (what queue and thread hooks get) and pickling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import pickle
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from marketstreams import FeedStats, Hook, Trade, Update, Updater
+from marketstreams.venues.betfair import MarketBook, MarketCache, core
+from marketstreams.venues.betfair import _pycore as pycore
+
+try:
+    from marketstreams.venues.betfair import _speedups as ccore
+except ImportError:  # pragma: no cover - only without a compiler
+    ccore = None  # type: ignore[assignment]
+
+needs_compiled = pytest.mark.skipif(
+    ccore is None, reason="the compiled core is not built (pip install -e . with gcc)"
+)
+
+
+def test_compiled_core_is_built_and_used() -> None:
+    if os.environ.get("MARKETSTREAMS_PURE_PYTHON", "") not in ("", "0"):
+        assert core.COMPILED is False and core.RunnerCore is pycore.RunnerCore
+        return
+    # CI and `./dev` build the extension; falling back silently would hide a 2x slowdown.
+    assert core.COMPILED, "marketstreams' compiled Betfair core is not built: pip install -e ."
+    assert core.RunnerCore is ccore.RunnerCore
+
+
+PRICES = [1.01, 1.5, 2.0, 2.02, 3, 3.05, 10.0, 1000]
+SIZES = [0, 0, 0.01, 1.5, 2, 10.0, 250.75]
+
+price_entry = st.tuples(st.sampled_from(PRICES), st.sampled_from(SIZES)).map(list)
+level_entry = st.tuples(st.integers(0, 3), st.sampled_from(PRICES), st.sampled_from(SIZES)).map(
+    list
+)
+price_ladder = st.lists(price_entry, max_size=5)
+level_ladder = st.lists(level_entry, max_size=4)
+scalar = st.one_of(st.none(), st.sampled_from(PRICES), st.just(12.5))
+sp_value = st.one_of(st.sampled_from(PRICES), st.sampled_from(["NaN", "Infinity"]))
+
+runner_change = st.fixed_dictionaries(
+    {"id": st.sampled_from([1, 2, 3])},
+    optional={
+        "hc": st.sampled_from([0, 0.0, 0.5, -1.5]),
+        "atb": price_ladder,
+        "atl": price_ladder,
+        "trd": price_ladder,
+        "spb": price_ladder,
+        "spl": price_ladder,
+        "batb": level_ladder,
+        "batl": level_ladder,
+        "bdatb": level_ladder,
+        "bdatl": level_ladder,
+        "ltp": scalar,
+        "tv": scalar,
+        "spn": sp_value,
+        "spf": sp_value,
+        "unknown": st.just([1, 2]),
+    },
+)
+steps = st.lists(
+    st.tuples(st.lists(runner_change, max_size=4), st.booleans(), st.booleans()), max_size=25
+)
+
+
+def same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return bool(a == b)
+
+
+def reads(r: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {f"best_back({n})": r.best_back(n) for n in (0, 1, 3, 10)} | {
+        f"best_lay({n})": r.best_lay(n) for n in (0, 1, 3, 10)
+    }
+    out["full_depth"] = r.full_depth
+    out["traded"] = r._traded()
+    for kind in range(pycore.NLADDERS):
+        out[f"ladder{kind}"] = r._ladder(kind)
+    out["state"] = r._core_state()[4:]
+    return out
+
+
+@needs_compiled
+@settings(max_examples=300, deadline=None)
+@given(steps)
+def test_compiled_core_matches_the_reference(
+    plan: list[tuple[list[dict[str, Any]], bool, bool]],
+) -> None:
+    sides: list[tuple[Any, dict[Any, Any]]] = [(pycore, {}), (ccore, {})]
+    for stamp, (rcs, read_between, read_full) in enumerate(plan):
+        results = []
+        for module, runners in sides:
+
+            def add(
+                sid: int, hc: float, module: Any = module, runners: dict[Any, Any] = runners
+            ) -> Any:
+                r = module.RunnerCore()
+                runners[sid if not hc else (sid, hc)] = r
+                return r
+
+            changed: list[Any] = []
+            flags = module.apply_changes(runners, rcs, stamp, changed, add)
+            keys = {id(r): k for k, r in runners.items()}
+            results.append((flags, [keys[id(r)] for r in changed]))
+        assert results[0] == results[1]
+        (_, py_runners), (_, c_runners) = sides
+        assert py_runners.keys() == c_runners.keys()
+        for key in py_runners:
+            a, b = py_runners[key], c_runners[key]
+            for name in ("last_price_traded", "tv", "sp_near", "sp_far"):
+                assert same(getattr(a, name), getattr(b, name)), (key, name)
+            if read_full:  # caches a full list on both: later best_n reads must still agree
+                assert a.available_to_back == b.available_to_back
+                assert a.available_to_lay == b.available_to_lay
+            if read_between:
+                ra, rb = reads(a), reads(b)
+                assert ra.keys() == rb.keys()
+                for name in ra:
+                    if name == "traded" and ra[name] is not None:
+                        assert rb[name] == pytest.approx(ra[name]), key
+                    else:
+                        assert ra[name] == rb[name], (key, name)
+
+
+@needs_compiled
+@pytest.mark.parametrize(
+    "rc",
+    [
+        {"id": 1, "atb": [[1.5, 2, 3]]},  # entry of the wrong width
+        {"id": 1, "batb": [[0, 1.5]]},
+        {"id": 1, "atl": 5},  # ladder that is not a list
+        {"id": 1, "trd": [["x", 1]]},  # not a number
+        {"id": 1, "atb": [[True, 1]]},  # bools are not prices
+        {"hc": 1},  # no id
+    ],
+)
+def test_compiled_core_rejects_malformed_changes(rc: dict[str, Any]) -> None:
+    runners: dict[Any, Any] = {}
+
+    def add(sid: int, hc: float) -> Any:
+        r = runners[sid] = ccore.RunnerCore()
+        return r
+
+    with pytest.raises((TypeError, ValueError, KeyError)):
+        ccore.apply_changes(runners, [rc], 1, [], add)
+
+
+@needs_compiled
+def test_compiled_core_checks_what_add_runner_returns() -> None:
+    with pytest.raises(TypeError, match="add_runner"):
+        ccore.apply_changes({}, [{"id": 1}], 1, [], lambda sid, hc: object())
+
+
+IMAGE = (
+    b'{"op":"mcm","pt":1000,"mc":[{"id":"1.5","img":true,"marketDefinition":{"status":"OPEN",'
+    b'"inPlay":false,"runners":[{"id":7,"sortPriority":1,"status":"ACTIVE"},'
+    b'{"id":8,"sortPriority":2,"status":"ACTIVE"}]},"rc":[{"id":7,"atb":[[2.0,10],[1.9,5]],'
+    b'"atl":[[2.1,4]],"trd":[[2.0,3.5]],"ltp":2.0,"spn":"NaN"},{"id":8,"batb":[[0,3.0,1]]}]}]}'
+)
+
+
+def moved(price: float, size: float) -> bytes:
+    return (
+        b'{"op":"mcm","pt":2000,"mc":[{"id":"1.5","rc":[{"id":7,"atb":[[%r,%r]],"trd":[[2.0,9]]}]}]}'
+        % (price, size)
+    )
+
+
+def test_book_copy_is_independent_and_reads_the_same() -> None:
+    cache = MarketCache()
+    (book,) = cache(IMAGE)
+    twin = book.copy()
+    assert isinstance(twin, MarketBook) and twin is not book
+    assert twin.snapshot() == book.snapshot()
+    assert [r.selection_id for r in twin.changed_runners] == [7, 8]
+    assert twin.changed_runners[0] is twin.runner(7)  # the copy's own runners
+    cache(moved(2.0, 0))
+    assert book.runner(7).best_back(1) == [(1.9, 5)]
+    assert twin.runner(7).best_back(1) == [(2.0, 10)]  # unchanged by later messages
+    assert twin.total_matched == 3.5 and book.total_matched == 9
+    assert math.isnan(twin.runner(7).sp.near)
+
+
+def test_book_pickles() -> None:
+    cache = MarketCache()
+    (book,) = cache(IMAGE)
+    back = pickle.loads(pickle.dumps(book))
+    assert back.snapshot() == book.snapshot() | {"runners": back.snapshot()["runners"]}
+    assert back.runners[0].snapshot()["available_to_back"] == [(2.0, 10), (1.9, 5)]
+    assert back.runner(8).best_back(3) == [(3.0, 1)]
+
+
+class CacheFeed:
+    """A finite feed of Betfair messages through a MarketCache, as betfair.Feed hands them on."""
+
+    venue = "betfair"
+
+    def __init__(self, messages: list[bytes]) -> None:
+        self.stats = FeedStats()
+        self.messages = messages
+
+    async def updates(self) -> AsyncIterator[Update]:
+        cache = MarketCache()
+        for message in self.messages:
+            for book in cache(message):
+                yield Update(book, [])
+            await asyncio.sleep(0)
+
+
+@pytest.mark.parametrize("kwargs", [{"policy": "queue"}, {"thread": True}])
+async def test_queue_and_thread_hooks_get_frozen_betfair_books(kwargs: dict[str, Any]) -> None:
+    # Regression: these hooks are handed book.copy(), which Betfair books did not have.
+    seen: list[list[tuple[float, float]]] = []
+
+    def hook(book: MarketBook, trades: list[Trade]) -> None:
+        seen.append(book.runner(7).best_back(1))
+
+    messages = [IMAGE] + [moved(2.0 + i / 100, 1 + i) for i in range(1, 20)]
+    h = Hook(hook, maxsize=100, **kwargs) if "policy" in kwargs else Hook(hook, **kwargs)
+    await Updater(CacheFeed(messages), hooks=[h]).run()
+    assert h.stats.errors == 0
+    if "policy" in kwargs:  # every update, each as it was at its own time
+        assert seen == [[(2.0, 10)]] + [[(2.0 + i / 100, 1 + i)] for i in range(1, 20)]
+    else:
+        assert seen and seen[-1] == [(2.19, 20)]
