@@ -336,6 +336,7 @@ def _run_job(job: _Job) -> FileResult:
     if any(h.is_async for h in hooks):
         loop = asyncio.new_event_loop()
     cache = MarketCache()
+    apply = cache.apply
     decided: dict[str, bool] = {}  # market id -> passes the market filter
     seen: set[str] = set()  # markets that reached the cache (evicted ones included)
     excluded = 0
@@ -377,7 +378,7 @@ def _run_job(job: _Job) -> FileResult:
                             if not kept:
                                 continue
                             message["mc"] = kept
-                    books = cache(message)
+                    books = apply(message)
                 except bad_line as exc:
                     if line.isspace():  # blank lines are not lines of data
                         lines -= 1

@@ -8,7 +8,8 @@
  * Ladders are sorted arrays of (key, price, size) entries, ascending by key: the key is the price
  * for price ladders (atb, atl, trd, spb, spl) and the level for level ladders (batb, batl, bdatb,
  * bdatl). A change with size 0 removes the entry, so the arrays only ever hold live offers and a
- * best-n read is the first (or last) n entries.
+ * best-n read is the first (or last) n entries. Each entry keeps the (price, size) tuple it last
+ * handed out until it changes, so reading unchanged levels allocates nothing.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -17,6 +18,7 @@
 
 typedef struct {
     double k, p, s;
+    PyObject *t; /* the (p, s) tuple last handed out for this entry, or NULL */
 } Entry;
 
 typedef struct {
@@ -70,14 +72,18 @@ lad_set(Ladder *l, double k, double p, double s)
     Py_ssize_t i = lad_find(l, k, &found);
     if (s == 0.0) {
         if (found) {
+            Py_CLEAR(l->e[i].t);
             memmove(l->e + i, l->e + i + 1, (size_t)(l->n - i - 1) * sizeof(Entry));
             l->n--;
         }
         return 0;
     }
     if (found) {
-        l->e[i].p = p;
-        l->e[i].s = s;
+        if (l->e[i].p != p || l->e[i].s != s) {
+            l->e[i].p = p;
+            l->e[i].s = s;
+            Py_CLEAR(l->e[i].t);
+        }
         return 0;
     }
     if (l->n == l->cap) {
@@ -94,13 +100,23 @@ lad_set(Ladder *l, double k, double p, double s)
     l->e[i].k = k;
     l->e[i].p = p;
     l->e[i].s = s;
+    l->e[i].t = NULL;
     l->n++;
     return 0;
 }
 
 static void
+lad_empty(Ladder *l)
+{
+    for (Py_ssize_t i = 0; i < l->n; i++)
+        Py_CLEAR(l->e[i].t);
+    l->n = 0;
+}
+
+static void
 lad_free(Ladder *l)
 {
+    lad_empty(l);
     PyMem_Free(l->e);
     l->e = NULL;
     l->n = l->cap = 0;
@@ -158,7 +174,7 @@ lad_apply(Ladder *l, PyObject *changes, int width)
 
 /* the first n (p, s) pairs in reading order; n < 0 means all */
 static PyObject *
-lad_read(const Ladder *l, int desc, Py_ssize_t n)
+lad_read(Ladder *l, int desc, Py_ssize_t n)
 {
     if (n < 0 || n > l->n)
         n = l->n;
@@ -166,19 +182,23 @@ lad_read(const Ladder *l, int desc, Py_ssize_t n)
     if (out == NULL)
         return NULL;
     for (Py_ssize_t i = 0; i < n; i++) {
-        const Entry *e = desc ? &l->e[l->n - 1 - i] : &l->e[i];
-        PyObject *p = PyFloat_FromDouble(e->p);
-        PyObject *s = PyFloat_FromDouble(e->s);
-        PyObject *t = (p && s) ? PyTuple_New(2) : NULL;
-        if (t == NULL) {
-            Py_XDECREF(p);
-            Py_XDECREF(s);
-            Py_DECREF(out);
-            return NULL;
+        Entry *e = desc ? &l->e[l->n - 1 - i] : &l->e[i];
+        if (e->t == NULL) {
+            PyObject *p = PyFloat_FromDouble(e->p);
+            PyObject *s = PyFloat_FromDouble(e->s);
+            PyObject *t = (p && s) ? PyTuple_New(2) : NULL;
+            if (t == NULL) {
+                Py_XDECREF(p);
+                Py_XDECREF(s);
+                Py_DECREF(out);
+                return NULL;
+            }
+            PyTuple_SET_ITEM(t, 0, p);
+            PyTuple_SET_ITEM(t, 1, s);
+            e->t = t;
         }
-        PyTuple_SET_ITEM(t, 0, p);
-        PyTuple_SET_ITEM(t, 1, s);
-        PyList_SET_ITEM(out, i, t);
+        Py_INCREF(e->t);
+        PyList_SET_ITEM(out, i, e->t);
     }
     return out;
 }
@@ -196,7 +216,7 @@ static void
 core_clear_state(Core *self)
 {
     for (int i = 0; i < NLADDERS; i++)
-        self->lad[i].n = 0;
+        lad_empty(&self->lad[i]);
     Py_INCREF(Py_None);
     Py_XSETREF(self->ltp, Py_None);
     Py_INCREF(Py_None);
@@ -257,8 +277,8 @@ core_dealloc(Core *self)
 }
 
 /* back offers: full depth once seen, else the level ladder, else the display ladder */
-static const Ladder *
-core_back_ladder(const Core *self, int *desc)
+static Ladder *
+core_back_ladder(Core *self, int *desc)
 {
     *desc = 0;
     if (self->full_depth) {
@@ -268,8 +288,8 @@ core_back_ladder(const Core *self, int *desc)
     return self->lad[BATB].n ? &self->lad[BATB] : &self->lad[BDATB];
 }
 
-static const Ladder *
-core_lay_ladder(const Core *self, int *desc)
+static Ladder *
+core_lay_ladder(Core *self, int *desc)
 {
     *desc = 0;
     if (self->full_depth)
@@ -296,7 +316,7 @@ core_best(Core *self, PyObject *const *args, Py_ssize_t nargs, int back)
     if (cached != NULL)
         return PyList_GetSlice(cached, 0, n);
     int desc;
-    const Ladder *l = back ? core_back_ladder(self, &desc) : core_lay_ladder(self, &desc);
+    Ladder *l = back ? core_back_ladder(self, &desc) : core_lay_ladder(self, &desc);
     return lad_read(l, desc, n);
 }
 
@@ -318,7 +338,7 @@ core_available(Core *self, int back)
     PyObject **slot = back ? &self->back_list : &self->lay_list;
     if (*slot == NULL) {
         int desc;
-        const Ladder *l = back ? core_back_ladder(self, &desc) : core_lay_ladder(self, &desc);
+        Ladder *l = back ? core_back_ladder(self, &desc) : core_lay_ladder(self, &desc);
         *slot = lad_read(l, desc, -1);
         if (*slot == NULL)
             return NULL;
@@ -496,7 +516,9 @@ static PyTypeObject CoreType = {
 
 /* -- applying rc entries ------------------------------------------------------------------- */
 
-static PyObject *str_id, *str_hc;
+static PyObject *str_id, *str_hc, *str_op, *str_ct, *str_status, *str_pt, *str_img, *str_con,
+    *str_tv, *str_rc, *str_market_definition, *str_publish_time, *str_conflated,
+    *str_changed_runners, *str_runners, *str_add_runner, *str_traded_seen, *str_market_tv;
 
 /* the ladder a key names, or -1 for other keys */
 static inline int
@@ -583,7 +605,7 @@ apply_one(Core *r, PyObject *rc, int *flags)
                 r->has_trd = 1;
                 *flags |= 1;
                 if (PyList_Check(x) && PyList_GET_SIZE(x) == 0)
-                    r->lad[TRD].n = 0;
+                    lad_empty(&r->lad[TRD]);
                 else if (lad_apply(&r->lad[TRD], x, 2) < 0)
                     return -1;
                 break;
@@ -629,6 +651,79 @@ apply_one(Core *r, PyObject *rc, int *flags)
     return 0;
 }
 
+/* the rc loop; add_runner may be NULL: then book._add_runner is looked up when needed */
+static int
+apply_rcs(PyObject *runners, PyObject *rcs, long long stamp, PyObject *changed,
+          PyObject *add_runner, PyObject *book, int *flags)
+{
+    if (!PyList_Check(rcs)) {
+        PyErr_Format(PyExc_TypeError, "rc is %.50s, not a list", Py_TYPE(rcs)->tp_name);
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(rcs); i++) {
+        PyObject *rc = PyList_GET_ITEM(rcs, i);
+        if (!PyDict_Check(rc)) {
+            PyErr_Format(PyExc_TypeError, "runner change is %.50s, not an object",
+                         Py_TYPE(rc)->tp_name);
+            return -1;
+        }
+        PyObject *sid = PyDict_GetItemWithError(rc, str_id);
+        if (sid == NULL) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_KeyError, "id");
+            return -1;
+        }
+        PyObject *hc = PyDict_GetItemWithError(rc, str_hc);
+        if (hc == NULL && PyErr_Occurred())
+            return -1;
+        int has_hc = 0;
+        if (hc != NULL && (has_hc = PyObject_IsTrue(hc)) < 0)
+            return -1;
+        PyObject *key = has_hc ? PyTuple_Pack(2, sid, hc) : (Py_INCREF(sid), sid);
+        if (key == NULL)
+            return -1;
+        PyObject *r = PyDict_GetItemWithError(runners, key);
+        Py_DECREF(key);
+        if (r == NULL) {
+            if (PyErr_Occurred())
+                return -1;
+            PyObject *zero = NULL;
+            if (!has_hc && (zero = PyFloat_FromDouble(0.0)) == NULL)
+                return -1;
+            PyObject *call_args[2] = {sid, has_hc ? hc : zero};
+            if (add_runner != NULL)
+                r = PyObject_Vectorcall(add_runner, call_args, 2, NULL);
+            else {
+                PyObject *bound = PyObject_GetAttr(book, str_add_runner);
+                r = bound ? PyObject_Vectorcall(bound, call_args, 2, NULL) : NULL;
+                Py_XDECREF(bound);
+            }
+            Py_XDECREF(zero);
+            if (r == NULL)
+                return -1;
+            if (!PyObject_TypeCheck(r, &CoreType)) {
+                Py_DECREF(r);
+                PyErr_SetString(PyExc_TypeError, "add_runner must return a runner");
+                return -1;
+            }
+            Py_DECREF(r); /* runners holds it */
+        }
+        else if (!PyObject_TypeCheck(r, &CoreType)) {
+            PyErr_SetString(PyExc_TypeError, "runners holds something that is not a runner");
+            return -1;
+        }
+        Core *core = (Core *)r;
+        if (core->stamp != stamp) {
+            core->stamp = stamp;
+            if (PyList_Append(changed, r) < 0)
+                return -1;
+        }
+        if (apply_one(core, rc, flags) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 PyDoc_STRVAR(apply_changes_doc,
 "apply_changes(runners, rcs, stamp, changed, add_runner) -> int\n\n"
 "Apply a market change's runner changes. ``runners`` maps selection id (or (id, handicap))\n"
@@ -643,80 +738,153 @@ apply_changes(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "apply_changes takes 5 arguments");
         return NULL;
     }
-    PyObject *runners = args[0], *rcs = args[1], *changed = args[3], *add_runner = args[4];
     long long stamp = PyLong_AsLongLong(args[2]);
     if (stamp == -1 && PyErr_Occurred())
         return NULL;
-    if (!PyDict_Check(runners) || !PyList_Check(changed)) {
+    if (!PyDict_Check(args[0]) || !PyList_Check(args[3])) {
         PyErr_SetString(PyExc_TypeError, "runners must be a dict and changed a list");
         return NULL;
     }
-    if (!PyList_Check(rcs)) {
-        PyErr_Format(PyExc_TypeError, "rc is %.50s, not a list", Py_TYPE(rcs)->tp_name);
+    int flags = 0;
+    if (apply_rcs(args[0], args[1], stamp, args[3], args[4], NULL, &flags) < 0)
+        return NULL;
+    return PyLong_FromLong(flags);
+}
+
+/* 1 when d[key] is present and equals the ASCII string s, 0 when absent or different */
+static int
+key_is(PyObject *d, PyObject *key, const char *s, int *present)
+{
+    PyObject *v = PyDict_GetItemWithError(d, key);
+    if (v == NULL)
+        return PyErr_Occurred() ? -1 : (*present = 0, 0);
+    *present = 1;
+    return PyUnicode_Check(v) && PyUnicode_CompareWithASCIIString(v, s) == 0;
+}
+
+PyDoc_STRVAR(apply_deltas_doc,
+"apply_deltas(markets, m, mcs, stamp) -> list | None\n\n"
+"The cache's fast path for the common message: an mcm (no status, not a SUB_IMAGE) whose\n"
+"changes all name known markets and carry no definition and no image. Returns the books of\n"
+"``mcs`` in order (one per entry), or None, having changed nothing, when the message needs\n"
+"the full path. ``stamp`` marks changed runners, as for apply_changes.");
+
+static PyObject *
+apply_deltas(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "apply_deltas takes 4 arguments");
         return NULL;
     }
-    int flags = 0;
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(rcs); i++) {
-        PyObject *rc = PyList_GET_ITEM(rcs, i);
-        if (!PyDict_Check(rc)) {
-            PyErr_Format(PyExc_TypeError, "runner change is %.50s, not an object",
-                         Py_TYPE(rc)->tp_name);
-            return NULL;
+    PyObject *markets = args[0], *m = args[1], *mcs = args[2];
+    long long stamp = PyLong_AsLongLong(args[3]);
+    if (stamp == -1 && PyErr_Occurred())
+        return NULL;
+    if (!PyDict_Check(markets) || !PyDict_Check(m) || !PyList_Check(mcs))
+        Py_RETURN_NONE;
+    int present, is;
+    if ((is = key_is(m, str_op, "mcm", &present)) < 0)
+        return NULL;
+    if (present && !is)
+        Py_RETURN_NONE;
+    if ((is = key_is(m, str_ct, "SUB_IMAGE", &present)) < 0)
+        return NULL;
+    if (is)
+        Py_RETURN_NONE;
+    if (PyDict_Contains(m, str_status))
+        Py_RETURN_NONE;
+    Py_ssize_t n = PyList_GET_SIZE(mcs);
+    PyObject *out = PyList_New(n);
+    if (out == NULL)
+        return NULL;
+    /* first pass: decide, changing nothing */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *mc = PyList_GET_ITEM(mcs, i);
+        PyObject *mid, *book, *img;
+        if (!PyDict_Check(mc) || (mid = PyDict_GetItemWithError(mc, str_id)) == NULL ||
+            (book = PyDict_GetItemWithError(markets, mid)) == NULL ||
+            PyDict_GetItemWithError(mc, str_market_definition) != NULL)
+            goto slow;
+        if ((img = PyDict_GetItemWithError(mc, str_img)) != NULL) {
+            int truth = PyObject_IsTrue(img);
+            if (truth != 0)
+                goto slow;
         }
-        PyObject *sid = PyDict_GetItemWithError(rc, str_id);
-        if (sid == NULL) {
-            if (!PyErr_Occurred())
-                PyErr_SetString(PyExc_KeyError, "id");
-            return NULL;
-        }
-        PyObject *hc = PyDict_GetItemWithError(rc, str_hc);
-        if (hc == NULL && PyErr_Occurred())
-            return NULL;
-        int has_hc = 0;
-        if (hc != NULL && (has_hc = PyObject_IsTrue(hc)) < 0)
-            return NULL;
-        PyObject *key = has_hc ? PyTuple_Pack(2, sid, hc) : (Py_INCREF(sid), sid);
-        if (key == NULL)
-            return NULL;
-        PyObject *r = PyDict_GetItemWithError(runners, key);
-        Py_DECREF(key);
-        if (r == NULL) {
-            if (PyErr_Occurred())
-                return NULL;
-            PyObject *zero = NULL;
-            if (!has_hc && (zero = PyFloat_FromDouble(0.0)) == NULL)
-                return NULL;
-            PyObject *call_args[2] = {sid, has_hc ? hc : zero};
-            r = PyObject_Vectorcall(add_runner, call_args, 2, NULL);
-            Py_XDECREF(zero);
-            if (r == NULL)
-                return NULL;
-            if (!PyObject_TypeCheck(r, &CoreType)) {
-                Py_DECREF(r);
-                PyErr_SetString(PyExc_TypeError, "add_runner must return a runner");
-                return NULL;
-            }
-            Py_DECREF(r); /* runners holds it */
-        }
-        else if (!PyObject_TypeCheck(r, &CoreType)) {
-            PyErr_SetString(PyExc_TypeError, "runners holds something that is not a runner");
-            return NULL;
-        }
-        Core *core = (Core *)r;
-        if (core->stamp != stamp) {
-            core->stamp = stamp;
-            if (PyList_Append(changed, r) < 0)
-                return NULL;
-        }
-        if (apply_one(core, rc, &flags) < 0)
-            return NULL;
+        if (PyErr_Occurred())
+            goto slow;
+        Py_INCREF(book);
+        PyList_SET_ITEM(out, i, book);
     }
-    return PyLong_FromLong(flags);
+    PyObject *pt = PyDict_GetItemWithError(m, str_pt);
+    if (pt == NULL) {
+        if (PyErr_Occurred())
+            goto fail;
+        pt = Py_None;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *mc = PyList_GET_ITEM(mcs, i), *book = PyList_GET_ITEM(out, i);
+        PyObject *con = PyDict_GetItemWithError(mc, str_con);
+        if (con == NULL && PyErr_Occurred())
+            goto fail;
+        PyObject *changed = PyList_New(0);
+        if (changed == NULL)
+            goto fail;
+        if (PyObject_SetAttr(book, str_publish_time, pt) < 0 ||
+            PyObject_SetAttr(book, str_conflated, con == Py_True ? Py_True : Py_False) < 0 ||
+            PyObject_SetAttr(book, str_changed_runners, changed) < 0) {
+            Py_DECREF(changed);
+            goto fail;
+        }
+        PyObject *rcs = PyDict_GetItemWithError(mc, str_rc);
+        if (rcs == NULL && PyErr_Occurred()) {
+            Py_DECREF(changed);
+            goto fail;
+        }
+        int truth = rcs == NULL ? 0 : PyObject_IsTrue(rcs); /* rc null or [] changes nothing */
+        if (truth > 0) {
+            int flags = 0;
+            PyObject *runners = PyObject_GetAttr(book, str_runners);
+            if (runners != NULL && !PyDict_Check(runners)) {
+                PyErr_SetString(PyExc_TypeError, "book._runners is not a dict");
+                Py_CLEAR(runners);
+            }
+            truth = runners == NULL
+                        ? -1
+                        : apply_rcs(runners, rcs, stamp, changed, NULL, book, &flags);
+            Py_XDECREF(runners);
+            if (truth == 0 && flags &&
+                (PyObject_SetAttr(book, str_traded_seen, Py_True) < 0 ||
+                 PyObject_SetAttr(book, str_market_tv, Py_None) < 0))
+                truth = -1;
+        }
+        if (truth < 0) {
+            Py_DECREF(changed);
+            goto fail;
+        }
+        Py_DECREF(changed);
+        PyObject *tv = PyDict_GetItemWithError(mc, str_tv);
+        if (tv == NULL && PyErr_Occurred())
+            goto fail;
+        if (tv != NULL && tv != Py_None && PyObject_SetAttr(book, str_tv, tv) < 0)
+            goto fail;
+    }
+    return out;
+slow:
+    /* entries [0, i) hold books; the rest are NULL, which list dealloc skips */
+    Py_DECREF(out);
+    if (PyErr_Occurred())
+        return NULL;
+    Py_RETURN_NONE;
+fail:
+    Py_DECREF(out);
+    return NULL;
 }
 
 static PyMethodDef module_methods[] = {
     {"apply_changes", (PyCFunction)(void (*)(void))apply_changes, METH_FASTCALL,
      apply_changes_doc},
+    {"apply_deltas", (PyCFunction)(void (*)(void))apply_deltas, METH_FASTCALL,
+     apply_deltas_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -731,10 +899,32 @@ PyInit__speedups(void)
 {
     if (PyType_Ready(&CoreType) < 0)
         return NULL;
-    str_id = PyUnicode_InternFromString("id");
-    str_hc = PyUnicode_InternFromString("hc");
-    if (str_id == NULL || str_hc == NULL)
-        return NULL;
+    struct {
+        PyObject **slot;
+        const char *text;
+    } names[] = {
+        {&str_id, "id"},
+        {&str_hc, "hc"},
+        {&str_op, "op"},
+        {&str_ct, "ct"},
+        {&str_status, "status"},
+        {&str_pt, "pt"},
+        {&str_img, "img"},
+        {&str_con, "con"},
+        {&str_tv, "tv"},
+        {&str_rc, "rc"},
+        {&str_market_definition, "marketDefinition"},
+        {&str_publish_time, "publish_time"},
+        {&str_conflated, "conflated"},
+        {&str_changed_runners, "changed_runners"},
+        {&str_runners, "_runners"},
+        {&str_add_runner, "_add_runner"},
+        {&str_traded_seen, "traded_seen"},
+        {&str_market_tv, "_market_tv"},
+    };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if ((*names[i].slot = PyUnicode_InternFromString(names[i].text)) == NULL)
+            return NULL;
     PyObject *m = PyModule_Create(&module_def);
     if (m == NULL)
         return NULL;

@@ -30,3 +30,6 @@ def apply_changes(
     changed: list[Any],
     add_runner: Callable[[int, float], Any],
 ) -> int: ...
+def apply_deltas(
+    markets: dict[str, Any], m: dict[str, Any], mcs: list[Any], stamp: int
+) -> list[Any] | None: ...

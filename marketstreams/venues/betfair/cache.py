@@ -36,7 +36,7 @@ from typing import Any
 import orjson
 
 from ...exceptions import MalformedFrameError
-from .core import apply_changes
+from .core import apply_changes, apply_deltas
 from .models import MarketBook, Order, OrderMarket, OrderRunner
 
 __all__ = ["MarketCache", "OrderCache"]
@@ -68,6 +68,7 @@ class MarketCache:
 
     __slots__ = (
         "_closed",
+        "_deltas",
         "_last_sweep",
         "_repairing",
         "changes",
@@ -90,6 +91,7 @@ class MarketCache:
         self.stale = False
         self._closed: dict[str, int] = {}
         self._last_sweep = 0
+        self._deltas = apply_deltas  # None without the compiled core
 
     def __len__(self) -> int:
         return len(self.markets)
@@ -113,6 +115,25 @@ class MarketCache:
             except orjson.JSONDecodeError as exc:
                 raise MalformedFrameError(f"not JSON ({exc})", message) from None
         try:
+            mcs = m.get("mc")
+            deltas = self._deltas
+            if deltas is not None and mcs.__class__ is list and mcs and not self.stale:
+                # compiled fast path: deltas to known markets (None: it changed nothing)
+                self.messages += 1
+                self.changes += len(mcs)
+                books: list[MarketBook] | None = deltas(self.markets, m, mcs, self.messages)
+                if books is not None:
+                    pt = m.get("pt")
+                    if pt is not None:
+                        self.publish_time = pt
+                    if len(books) > 1:
+                        books = list(dict.fromkeys(books))
+                    if self._closed and pt is not None and pt - self._last_sweep >= _SWEEP_EVERY_MS:
+                        self._last_sweep = pt
+                        self.evict(pt)
+                    return books
+                self.messages -= 1
+                self.changes -= len(mcs)
             op = m.get("op")
             if op is not None and op != "mcm":
                 return []
@@ -123,7 +144,6 @@ class MarketCache:
             status = m.get("status")
             if status is not None or self.stale:
                 out = self._set_stale(status is not None)
-            mcs = m.get("mc")
             if not mcs:
                 if self._closed and pt is not None and pt - self._last_sweep >= _SWEEP_EVERY_MS:
                     self._last_sweep = pt
@@ -174,6 +194,8 @@ class MarketCache:
             return out
         except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
             return self._repair(m, message, exc)
+
+    apply = __call__  # the same, as a method: a bound ``cache.apply`` is cheaper to call in a loop
 
     def _repair(self, m: Any, message: object, exc: Exception) -> list[MarketBook]:
         """Slow path for messages the fast path could not apply: ``null`` ladders, entries of

@@ -23,18 +23,26 @@ __all__ = [
     "TRD",
     "RunnerCore",
     "apply_changes",
+    "apply_deltas",
 ]
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
     from ._pycore import RunnerCore, apply_changes
 
     COMPILED: bool
+    # the compiled fast path for plain deltas (see _speedups.apply_deltas); None in pure Python
+    apply_deltas: (
+        Callable[[dict[str, Any], dict[str, Any], list[Any], int], list[Any] | None] | None
+    )
 else:
     COMPILED = False
     if os.environ.get("MARKETSTREAMS_PURE_PYTHON", "") in ("", "0"):
         try:
             from ._speedups import NLADDERS as _COMPILED_LADDERS
-            from ._speedups import RunnerCore, apply_changes
+            from ._speedups import RunnerCore, apply_changes, apply_deltas
         except ImportError:
             pass
         else:
@@ -43,3 +51,5 @@ else:
             COMPILED = True
     if not COMPILED:
         from ._pycore import RunnerCore, apply_changes
+
+        apply_deltas = None

@@ -238,3 +238,72 @@ async def test_queue_and_thread_hooks_get_frozen_betfair_books(kwargs: dict[str,
         assert seen == [[(2.0, 10)]] + [[(2.0 + i / 100, 1 + i)] for i in range(1, 20)]
     else:
         assert seen and seen[-1] == [(2.19, 20)]
+
+
+definition = st.fixed_dictionaries(
+    {
+        "status": st.sampled_from(["OPEN", "SUSPENDED", "CLOSED"]),
+        "inPlay": st.booleans(),
+        "runners": st.just([{"id": 1, "sortPriority": 1}, {"id": 2, "sortPriority": 2}]),
+    }
+)
+market_change = st.fixed_dictionaries(
+    {"id": st.sampled_from(["1.1", "1.2"])},
+    optional={
+        "rc": st.one_of(st.lists(runner_change, max_size=3), st.none()),
+        "img": st.booleans(),
+        "con": st.booleans(),
+        "tv": st.one_of(st.none(), st.just(5.5)),
+        "marketDefinition": definition,
+    },
+)
+mcm = st.fixed_dictionaries(
+    {"op": st.just("mcm"), "mc": st.lists(market_change, max_size=3)},
+    optional={
+        "pt": st.integers(1, 10**6),
+        "ct": st.sampled_from(["SUB_IMAGE", "RESUB_DELTA", "HEARTBEAT"]),
+        "status": st.just(503),
+    },
+)
+broken = st.sampled_from(
+    [
+        {"op": "mcm", "mc": [{"id": "1.1", "rc": [{"id": 1, "atb": [[1.5, 2, 3]]}]}]},
+        {"op": "mcm", "mc": [{"id": "1.2", "rc": [{"id": 2, "batl": None}]}]},
+        {"op": "mcm", "mc": [{"id": "1.1", "rc": [[1, 2]]}]},
+        {"op": "mcm", "mc": [{"id": "1.1", "rc": [{"id": 1, "atl": [["x", 1]]}]}]},
+    ]
+)
+
+
+def runner_view(r: Any) -> list[object]:
+    return [r.selection_id, r.handicap, r.available_to_back, r.available_to_lay, r.traded_volume]
+
+
+def cache_view(cache: MarketCache) -> str:
+    markets = [
+        [b.market_id, b.status, b.publish_time, b.is_valid, b.stale, b.conflated, b.tv]
+        + [[*runner_view(r), r.total_matched, r.last_price_traded, r._stamp] for r in b.runners]
+        for b in cache.markets.values()
+    ]
+    return repr([markets, cache.messages, cache.changes, cache.publish_time, cache.repaired])
+
+
+@pytest.mark.skipif(not core.COMPILED, reason="the cache does not use the compiled core")
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(mcm, broken), max_size=20))
+def test_compiled_delta_path_matches_the_full_path(messages: list[dict[str, Any]]) -> None:
+    fast, full = MarketCache(), MarketCache()
+    full._deltas = None
+    assert fast._deltas is not None
+    for m in messages:
+        outcomes = []
+        for cache in (fast, full):
+            try:
+                books = cache(pickle.loads(pickle.dumps(m)))  # each its own copy
+                outcomes.append(
+                    [(b.market_id, [r.selection_id for r in b.changed_runners]) for b in books]
+                )
+            except Exception as exc:  # both must fail alike
+                outcomes.append(type(exc).__name__)
+        assert outcomes[0] == outcomes[1], m
+        assert cache_view(fast) == cache_view(full), m
