@@ -346,6 +346,37 @@ def _run_job(job: _Job) -> FileResult:
     empty: list[Any] = []
     lineno = lines = updates = 0  # counted in locals: this loop runs once per line
     pacer = _pacer(job.speed)
+    decode_first = pacer is not None or flt is not None  # they read the message first
+
+    def filtered(line: bytes) -> list[Any] | None:
+        """Pace and filter one line, then apply what is left; None: nothing was left."""
+        nonlocal excluded
+        message = loads(line)
+        if pacer is not None and message.__class__ is dict:
+            pt = message.get("pt")
+            if isinstance(pt, int | float):
+                pacer.wait(pt / 1000.0)
+        if flt is not None:
+            mcs = message.get("mc") if message.__class__ is dict else None
+            if mcs:
+                kept = []
+                for mc in mcs:
+                    mid = mc.get("id")
+                    ok = decided.get(mid)
+                    if ok is None:
+                        ok = flt.accepts_definition(mid, mc.get("marketDefinition"))
+                        if ok is not None:
+                            decided[mid] = ok
+                            if not ok:
+                                excluded += 1
+                                cache.markets.pop(mid, None)
+                    if ok is not False:
+                        kept.append(mc)
+                if not kept:
+                    return None
+                message["mc"] = kept
+        return apply(message)
+
     try:
         for lineno, block in iter_line_blocks(source):
             for line in block:
@@ -354,31 +385,12 @@ def _run_job(job: _Job) -> FileResult:
                     continue
                 lines += 1
                 try:
-                    message = loads(line)
-                    if pacer is not None and message.__class__ is dict:
-                        pt = message.get("pt")
-                        if isinstance(pt, int | float):
-                            pacer.wait(pt / 1000.0)
-                    if flt is not None:
-                        mcs = message.get("mc") if message.__class__ is dict else None
-                        if mcs:
-                            kept = []
-                            for mc in mcs:
-                                mid = mc.get("id")
-                                ok = decided.get(mid)
-                                if ok is None:
-                                    ok = flt.accepts_definition(mid, mc.get("marketDefinition"))
-                                    if ok is not None:
-                                        decided[mid] = ok
-                                        if not ok:
-                                            excluded += 1
-                                            cache.markets.pop(mid, None)
-                                if ok is not False:
-                                    kept.append(mc)
-                            if not kept:
-                                continue
-                            message["mc"] = kept
-                    books = apply(message)
+                    if decode_first:
+                        books = filtered(line)
+                        if books is None:
+                            continue
+                    else:  # the cache decodes the line itself
+                        books = apply(line)
                 except bad_line as exc:
                     if line.isspace():  # blank lines are not lines of data
                         lines -= 1
