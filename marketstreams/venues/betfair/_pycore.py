@@ -137,6 +137,12 @@ class RunnerCore:
         cached = self._back_list
         if cached is not None:
             return cached[: max(n, 0)]
+        if self.full_depth:  # (inlined _side: this is the read hooks make most)
+            ladder = self._lad[ATB]
+            keys = self._keys[ATB]
+            if keys is None or len(keys) != len(ladder):
+                keys = self._keys[ATB] = sorted(ladder, reverse=True)
+            return _read(ladder, keys, n)
         return self._side(True, max(n, 0))
 
     def best_lay(self, n: int = 1) -> list[PriceSize]:
@@ -144,6 +150,12 @@ class RunnerCore:
         cached = self._lay_list
         if cached is not None:
             return cached[: max(n, 0)]
+        if self.full_depth:
+            ladder = self._lad[ATL]
+            keys = self._keys[ATL]
+            if keys is None or len(keys) != len(ladder):
+                keys = self._keys[ATL] = sorted(ladder)
+            return _read(ladder, keys, n)
         return self._side(False, max(n, 0))
 
     @property
@@ -242,27 +254,28 @@ def apply_changes(
         if r._stamp != stamp:
             r._stamp = stamp
             changed.append(r)
+        lad = r._lad
         for k, x in rc.items():
             if k == "atb":
                 if x and not r.full_depth:
                     r.full_depth = True
                     r._lay_list = None
-                r._lad[0].update(x)
+                lad[0].update(x)
                 r._back_list = None
             elif k == "atl":
                 if x and not r.full_depth:
                     r.full_depth = True
                     r._back_list = None
-                r._lad[1].update(x)
+                lad[1].update(x)
                 r._lay_list = None
             elif k == "trd":
                 r._has_trd = True
                 flags = 1
                 if not x:  # an empty traded ladder clears it (its sorted keys too)
-                    r._lad[2].clear()
+                    lad[2].clear()
                     r._keys[2] = None
                 else:
-                    r._lad[2].update(x)
+                    lad[2].update(x)
             elif k == "ltp":
                 r.last_price_traded = x
             elif k == "tv":
@@ -284,7 +297,7 @@ def apply_changes(
                 r._lay_list = None
                 _apply_levels(r._bdatl, x)
             elif k == "spb":
-                r._lad[3].update(x)
+                lad[3].update(x)
             elif k == "spl":
-                r._lad[4].update(x)
+                lad[4].update(x)
     return flags
