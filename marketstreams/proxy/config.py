@@ -119,7 +119,7 @@ def _betfair(spec: VenueSpec) -> list[Feed]:
         from ..venues import betfair
         from ..venues.betfair.feed import DEFAULT_HOST, DEFAULT_PORT
         from ..venues.betfair.feed import Feed as BetfairFeed
-        from ..venues.betfair.login import DEFAULT_IDENTITY_URL, BetfairSession
+        from ..venues.betfair.login import DEFAULT_IDENTITY_URL, session_for
     except ImportError as exc:  # pragma: no cover - only while the adapter is being built
         raise ConfigurationError(f"the Betfair feed is not available: {exc}") from None
     opts = dict(spec.options)
@@ -142,24 +142,16 @@ def _betfair(spec: VenueSpec) -> list[Feed]:
     if not spec.markets and not filters:
         raise ConfigurationError("betfair needs market ids or a filter (event_type_ids, ...)")
     context = ssl.create_default_context(cafile=_plain(ca_file)) if ca_file else None
-    session: Secret | BetfairSession
-    if token is not None:
-        session = token
-    elif username is not None and password is not None:
-        session = BetfairSession(
-            _plain(username),
-            password,
-            app_key,
-            cert_file=cert_file,
-            key_file=key_file,
-            url=identity_url,
-            ssl_context=context,
-        )
-    else:
-        raise ConfigurationError(
-            "betfair needs a session token (BETFAIR_SESSION_TOKEN) or a certificate login "
-            "(BETFAIR_USERNAME, BETFAIR_PASSWORD, cert_file, key_file)"
-        )
+    session = session_for(
+        app_key,
+        session_token=token,
+        username=username,
+        password=password,
+        cert_file=cert_file,
+        key_file=key_file,
+        identity_url=identity_url,
+        ssl_context=context,
+    )
     market_filter = betfair.MarketFilter(market_ids=list(spec.markets) or None, **filters)
     subscription = betfair.MarketSubscription(market_filter, data, conflate_ms=conflate_ms)
     feed: Feed = BetfairFeed(

@@ -7,9 +7,10 @@
     marketstreams record betfair --event-type-ids 7 --market-types WIN --orders --out recordings/
 
 Credentials come from the environment only (``LUNO_API_KEY`` / ``LUNO_API_SECRET``,
-``BITMEX_API_KEY`` / ``BITMEX_API_SECRET``, ``BETFAIR_APP_KEY`` / ``BETFAIR_SESSION_TOKEN``);
-they are never written. Stops after ``--duration`` seconds, on Ctrl-C or on SIGTERM, always
-finishing the files.
+``BITMEX_API_KEY`` / ``BITMEX_API_SECRET``, ``BETFAIR_APP_KEY`` with ``BETFAIR_SESSION_TOKEN`` or
+a certificate login: ``BETFAIR_USERNAME`` / ``BETFAIR_PASSWORD`` and ``--cert-file`` /
+``--key-file``); they are never written. Stops after ``--duration`` seconds, on Ctrl-C or on
+SIGTERM, always finishing the files.
 """
 
 from __future__ import annotations
@@ -81,13 +82,23 @@ def _betfair(
     import ssl
 
     from ..venues import betfair
+    from ..venues.betfair.login import DEFAULT_IDENTITY_URL, session_for
 
-    app_key, token = env.get("BETFAIR_APP_KEY"), env.get("BETFAIR_SESSION_TOKEN")
-    if not app_key or not token:
-        raise ConfigurationError(
-            "set BETFAIR_APP_KEY and BETFAIR_SESSION_TOKEN (for a certificate login, record "
-            "with the Python API: betfair.Feed(app_key, betfair.BetfairSession(...), record=...))"
-        )
+    app_key = env.get("BETFAIR_APP_KEY")
+    if not app_key:
+        raise ConfigurationError("set BETFAIR_APP_KEY (and a session token or a login)")
+    ca_file = getattr(options, "ca_file", None)
+    context = ssl.create_default_context(cafile=ca_file) if ca_file else None
+    session = session_for(
+        app_key,
+        session_token=env.get("BETFAIR_SESSION_TOKEN"),
+        username=env.get("BETFAIR_USERNAME"),
+        password=env.get("BETFAIR_PASSWORD"),
+        cert_file=getattr(options, "cert_file", None) or env.get("BETFAIR_CERT_FILE"),
+        key_file=getattr(options, "key_file", None) or env.get("BETFAIR_KEY_FILE"),
+        identity_url=getattr(options, "identity_url", None) or DEFAULT_IDENTITY_URL,
+        ssl_context=context,
+    )
     filters = {
         name: getattr(options, name, None) or None
         for name in ("event_type_ids", "event_ids", "country_codes", "market_types", "venues")
@@ -102,10 +113,8 @@ def _betfair(
     if url:
         host, _, port_text = url.rpartition(":") if ":" in url else (url, "", "")
         port = int(port_text) if port_text else betfair.DEFAULT_PORT
-    ca_file = getattr(options, "ca_file", None)
-    context = ssl.create_default_context(cafile=ca_file) if ca_file else None
     return betfair.Feed(
-        app_key, token, subscriptions, host=host, port=port, ssl_context=context, record=recorder
+        app_key, session, subscriptions, host=host, port=port, ssl_context=context, record=recorder
     )
 
 
@@ -146,6 +155,11 @@ def _parser() -> argparse.ArgumentParser:
         betfair.add_argument(f"--{name}", nargs="+", metavar="X")
     betfair.add_argument("--orders", action="store_true", help="also record the order stream")
     betfair.add_argument("--ca-file", help="trust this CA (a mock server's)")
+    betfair.add_argument(
+        "--cert-file", help="client certificate for the login (or BETFAIR_CERT_FILE)"
+    )
+    betfair.add_argument("--key-file", help="its private key (or BETFAIR_KEY_FILE)")
+    betfair.add_argument("--identity-url", help="the login endpoint (default: Betfair's)")
     p.add_argument("--compression", choices=("gzip", "zstd", "none"), default="gzip")
     p.add_argument(
         "--rotate-mb", type=float, default=512, help="new part after this many MB (default 512)"

@@ -22,10 +22,11 @@ from typing import Any
 
 import aiohttp
 
+from ...exceptions import ConfigurationError
 from ...secret import Secret
 from .errors import LoginError
 
-__all__ = ["DEFAULT_IDENTITY_URL", "BetfairSession", "login"]
+__all__ = ["DEFAULT_IDENTITY_URL", "BetfairSession", "login", "session_for"]
 
 logger = logging.getLogger("marketstreams.betfair.login")
 
@@ -169,3 +170,37 @@ async def login(
     )
     await session.login()
     return session
+
+
+def session_for(
+    app_key: str | Secret,
+    *,
+    session_token: str | Secret | None = None,
+    username: str | Secret | None = None,
+    password: str | Secret | None = None,
+    cert_file: str | None = None,
+    key_file: str | None = None,
+    identity_url: str = DEFAULT_IDENTITY_URL,
+    ssl_context: ssl.SSLContext | None = None,
+) -> Secret | BetfairSession:
+    """What a :class:`~.feed.Feed` connects with, from the credentials a user configured: the
+    session token when there is one, else a :class:`BetfairSession` that logs in (certificate
+    login) when the feed first connects and again when the session expires. Raises
+    :class:`~marketstreams.exceptions.ConfigurationError` naming what is missing."""
+    if session_token:
+        return session_token if isinstance(session_token, Secret) else Secret(session_token)
+    if username and password:
+        user = username.value if isinstance(username, Secret) else username
+        return BetfairSession(
+            user,
+            password,
+            app_key,
+            cert_file=cert_file,
+            key_file=key_file,
+            url=identity_url,
+            ssl_context=ssl_context,
+        )
+    raise ConfigurationError(
+        "betfair needs a session token (BETFAIR_SESSION_TOKEN) or a certificate login "
+        "(BETFAIR_USERNAME, BETFAIR_PASSWORD, and the client certificate and key files)"
+    )

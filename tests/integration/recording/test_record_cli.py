@@ -108,7 +108,34 @@ async def test_record_betfair_markets_and_orders(tmp_path: Path) -> None:
     assert ep.app_key.encode() not in raw and ep.session.encode() not in raw
 
 
+async def test_record_betfair_with_a_certificate_login(tmp_path: Path) -> None:
+    async with BetfairMockServer(rate=500.0, seed=4) as server:
+        ep = server.endpoint()
+        code, out, err = await cli(
+            "record", "betfair", "--event-type-ids", "7",
+            "--url", f"{ep.host}:{ep.port}", "--ca-file", ep.ca_path,
+            "--identity-url", ep.login_url, "--out", str(tmp_path), "--duration", "1.5",
+            env={
+                "BETFAIR_APP_KEY": ep.app_key,
+                "BETFAIR_USERNAME": "mock-user",
+                "BETFAIR_PASSWORD": "mock-password",
+            },
+        )  # fmt: skip
+        assert server.login_attempts == 1  # the feed logged in by itself, once
+        tokens = set(server.sessions)
+    assert code == 0, err
+    groups, _ = find_recordings(discover(tmp_path))
+    assert [g[0].header.feed["kind"] for g in groups] == ["market"]
+    raw = recording_bytes(tmp_path)
+    assert b"mock-password" not in raw and ep.app_key.encode() not in raw
+    assert tokens and not any(t.encode() in raw for t in tokens)
+    assert "mock-password" not in out + err
+
+
 async def test_record_refuses_a_betfair_run_without_credentials(tmp_path: Path) -> None:
     env = {"BETFAIR_APP_KEY": "", "BETFAIR_SESSION_TOKEN": ""}
     code, _, err = await cli("record", "betfair", "1.23", "--out", str(tmp_path), env=env)
     assert code == 2 and "BETFAIR_APP_KEY" in err
+    env = {"BETFAIR_APP_KEY": "k", "BETFAIR_USERNAME": "someone"}  # no token, no password
+    code, _, err = await cli("record", "betfair", "1.23", "--out", str(tmp_path), env=env)
+    assert code == 2 and "BETFAIR_SESSION_TOKEN" in err and "BETFAIR_PASSWORD" in err
