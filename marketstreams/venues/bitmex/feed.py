@@ -353,6 +353,37 @@ class Feed:
         topic_list = [topics] if isinstance(topics, str) else list(topics)
         if not topic_list:
             raise ConfigurationError("give at least one topic, e.g. 'orderBookL2:XBTUSD'")
+        self._setup(
+            topic_list,
+            api_key,
+            api_secret,
+            url,
+            ping_interval=ping_interval,
+            pong_timeout=pong_timeout,
+            connect_timeout=connect_timeout,
+            max_frame_bytes=max_frame_bytes,
+            auth_expiry=auth_expiry,
+            backoff=backoff,
+            session=session,
+            record=record,
+        )
+
+    def _setup(
+        self,
+        topic_list: list[str],
+        api_key: str | None,
+        api_secret: str | Secret | None,
+        url: str,
+        *,
+        ping_interval: float = 5.0,
+        pong_timeout: float = 5.0,
+        connect_timeout: float = 10.0,
+        max_frame_bytes: int = 16 * MiB,
+        auth_expiry: float = 60.0,
+        backoff: Backoff | None = None,
+        session: aiohttp.ClientSession | None = None,
+        record: Recorder | str | os.PathLike[str] | None = None,
+    ) -> None:
         try:
             self.protocol = BitmexProtocol(
                 topic_list,
@@ -381,6 +412,7 @@ class Feed:
         self._secrets = [api_key, secret]
         self._replay_down = False  # replaying: the recorded connection is gone
         self._replay_lost = False  # replaying: a frame ended it; skip its disconnect record
+        self._replay_stream = False  # replaying a connect() stream (refused topics end listeners)
 
     def __repr__(self) -> str:
         auth = " authenticated" if self.protocol.has_credentials else ""
@@ -430,34 +462,25 @@ class Feed:
     # -- recording and replay ---------------------------------------------------------------------
 
     def _recording(self) -> tuple[Channel | None, Recorder | None]:
-        record = self.record
-        if record is None:
-            return None, None
-        record, owned = resolve_recorder(record)
-        topics = self.topics
-        channel = record.channel(
-            self.venue,
-            self.url,
-            topics,
-            feed={
-                "topics": topics,
-                "url": public_endpoint(self.url),
-                "authenticated": self.protocol.has_credentials,
-            },
-            secrets=self._secrets,
-            redact=_redact_auth_echo if self.protocol.has_credentials else None,
-            redact_when=b'"authKey',
-        )
-        return channel, owned
+        return open_recording(self.record, self.url, self.protocol, self.topics, self._secrets)
 
     @classmethod
     def from_recording(cls, header: Header) -> Feed:
-        """A feed that replays a recording made by a ``bitmex.Feed`` (see :meth:`replay_record`)."""
+        """A feed that replays a recording made by a ``bitmex.Feed`` or a ``bitmex.connect()``
+        stream (see :meth:`replay_record`)."""
         info = header.feed
+        url = str(info.get("url") or header.endpoint or DEFAULT_URL)
+        if info.get("stream"):
+            # A stream subscribes as listeners come; the protocol core applies every table
+            # that arrives, so the replay needs no topics of its own.
+            feed = cls.__new__(cls)
+            feed._setup([], None, None, url)
+            feed._replay_stream = True
+            return feed
         topics = info.get("topics") or header.subscriptions
         if not topics or not all(isinstance(t, str) for t in topics):
             raise ConfigurationError("the recording does not name its BitMEX topics")
-        return cls(topics, url=str(info.get("url") or header.endpoint or DEFAULT_URL))
+        return cls(topics, url=url)
 
     def replay_record(self, record: Record) -> list[Update]:
         """Apply one recorded record exactly as the live feed applied the event it records:
@@ -481,7 +504,11 @@ class Feed:
             for event in events:
                 if type(event) is Update:
                     out.append(event)
-                elif isinstance(event, SubscriptionFailed) and event.op == "subscribe":
+                elif (
+                    isinstance(event, SubscriptionFailed)
+                    and event.op == "subscribe"
+                    and not self._replay_stream  # a stream only ended that listener
+                ):
                     raise _subscription_error(event)
             return out
         if kind == Kind.CONNECTED:
@@ -507,6 +534,39 @@ class Feed:
             frames = record.info().get("frames")
             return connection._on_lost(f"the recording lost {frames} frame(s)", None)
         return []
+
+
+def open_recording(
+    record: Recorder | str | os.PathLike[str] | None,
+    url: str,
+    protocol: BitmexProtocol,
+    topics: list[str],
+    secrets: list[str | None],
+    *,
+    stream: bool = False,
+) -> tuple[Channel | None, Recorder | None]:
+    """The recording channel of a BitMEX connection (``record=`` of a feed or a stream), and
+    the recorder it had to open (the caller closes both)."""
+    if record is None:
+        return None, None
+    recorder, owned = resolve_recorder(record)
+    info: dict[str, Any] = {
+        "topics": topics,
+        "url": public_endpoint(url),
+        "authenticated": protocol.has_credentials,
+    }
+    if stream:
+        info["stream"] = True
+    channel = recorder.channel(
+        "bitmex",
+        url,
+        topics,
+        feed=info,
+        secrets=secrets,
+        redact=_redact_auth_echo if protocol.has_credentials else None,
+        redact_when=b'"authKey',
+    )
+    return channel, owned
 
 
 class _Silence(ConnectionLostError):

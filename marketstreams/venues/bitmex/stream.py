@@ -12,6 +12,10 @@ partial after a reconnect are yielded again.
 
 A listener left with ``break`` is closed when Python collects it; to unsubscribe at a known
 point use ``contextlib.aclosing(ws.listen(...))``.
+
+``connect(..., record="recordings/")`` records the connection like a feed's ``record=`` does
+(every frame, subscriptions as listeners come and go); ``marketstreams.replay`` plays it back
+through the same protocol core, as book updates for hooks.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncGenerator
 from typing import Any
 
@@ -27,9 +32,10 @@ import aiohttp
 from ...book import OrderBook
 from ...exceptions import ConfigurationError, SubscriptionError
 from ...feed import FeedStats
+from ...recording.writer import Channel, Recorder
 from ...secret import Secret
 from ...transport.backoff import Backoff
-from .feed import DEFAULT_URL, Connection, MiB, WebSocket
+from .feed import DEFAULT_URL, Connection, MiB, WebSocket, open_recording
 from .parse import make_topic, url_path
 from .protocol import BitmexProtocol, Rows, Storage, SubscriptionFailed
 
@@ -78,6 +84,7 @@ class BitmexStream:
         auth_expiry: float = 60.0,
         backoff: Backoff | None = None,
         session: aiohttp.ClientSession | None = None,
+        record: Recorder | str | os.PathLike[str] | None = None,
     ) -> None:
         try:
             self.protocol = BitmexProtocol(
@@ -103,6 +110,10 @@ class BitmexStream:
             session=session,
         )
         self.dropped_rows = 0
+        self.record = record
+        secret = api_secret.value if isinstance(api_secret, Secret) else api_secret
+        self._secrets = [api_key, secret]
+        self._recording: tuple[Channel | None, Recorder | None] = (None, None)
         self._listeners: dict[str, list[_Listener]] = {}
         self._task: asyncio.Task[None] | None = None
         self._error: BaseException | None = None
@@ -136,6 +147,10 @@ class BitmexStream:
     async def __aenter__(self) -> BitmexStream:
         if self._task is not None:
             raise RuntimeError("this stream is already open")
+        self._recording = open_recording(
+            self.record, self.url, self.protocol, [], self._secrets, stream=True
+        )
+        self.connection.recording = self._recording[0]
         self._task = asyncio.create_task(self._run(), name=f"marketstreams-bitmex {self.url}")
         return self
 
@@ -151,6 +166,13 @@ class BitmexStream:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._end_all(_End(self._error))
+        channel, owned = self._recording
+        self._recording = (None, None)
+        self.connection.recording = None
+        if channel is not None:
+            channel.close()
+        if owned is not None:
+            owned.close()
 
     async def _run(self) -> None:
         try:
