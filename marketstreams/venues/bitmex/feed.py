@@ -333,6 +333,7 @@ class Feed:
     """
 
     venue = "bitmex"
+    _stream = False  # replays a connect() stream (see _StreamReplay)
 
     def __init__(
         self,
@@ -351,39 +352,8 @@ class Feed:
         record: Recorder | str | os.PathLike[str] | None = None,
     ) -> None:
         topic_list = [topics] if isinstance(topics, str) else list(topics)
-        if not topic_list:
+        if not topic_list and not self._stream:
             raise ConfigurationError("give at least one topic, e.g. 'orderBookL2:XBTUSD'")
-        self._setup(
-            topic_list,
-            api_key,
-            api_secret,
-            url,
-            ping_interval=ping_interval,
-            pong_timeout=pong_timeout,
-            connect_timeout=connect_timeout,
-            max_frame_bytes=max_frame_bytes,
-            auth_expiry=auth_expiry,
-            backoff=backoff,
-            session=session,
-            record=record,
-        )
-
-    def _setup(
-        self,
-        topic_list: list[str],
-        api_key: str | None,
-        api_secret: str | Secret | None,
-        url: str,
-        *,
-        ping_interval: float = 5.0,
-        pong_timeout: float = 5.0,
-        connect_timeout: float = 10.0,
-        max_frame_bytes: int = 16 * MiB,
-        auth_expiry: float = 60.0,
-        backoff: Backoff | None = None,
-        session: aiohttp.ClientSession | None = None,
-        record: Recorder | str | os.PathLike[str] | None = None,
-    ) -> None:
         try:
             self.protocol = BitmexProtocol(
                 topic_list,
@@ -412,7 +382,6 @@ class Feed:
         self._secrets = [api_key, secret]
         self._replay_down = False  # replaying: the recorded connection is gone
         self._replay_lost = False  # replaying: a frame ended it; skip its disconnect record
-        self._replay_stream = False  # replaying a connect() stream (refused topics end listeners)
 
     def __repr__(self) -> str:
         auth = " authenticated" if self.protocol.has_credentials else ""
@@ -471,12 +440,7 @@ class Feed:
         info = header.feed
         url = str(info.get("url") or header.endpoint or DEFAULT_URL)
         if info.get("stream"):
-            # A stream subscribes as listeners come; the protocol core applies every table
-            # that arrives, so the replay needs no topics of its own.
-            feed = cls.__new__(cls)
-            feed._setup([], None, None, url)
-            feed._replay_stream = True
-            return feed
+            return _StreamReplay([], url=url)
         topics = info.get("topics") or header.subscriptions
         if not topics or not all(isinstance(t, str) for t in topics):
             raise ConfigurationError("the recording does not name its BitMEX topics")
@@ -507,7 +471,7 @@ class Feed:
                 elif (
                     isinstance(event, SubscriptionFailed)
                     and event.op == "subscribe"
-                    and not self._replay_stream  # a stream only ended that listener
+                    and not self._stream  # a stream only ended that listener
                 ):
                     raise _subscription_error(event)
             return out
@@ -534,6 +498,14 @@ class Feed:
             frames = record.info().get("frames")
             return connection._on_lost(f"the recording lost {frames} frame(s)", None)
         return []
+
+
+class _StreamReplay(Feed):
+    """Replays a recording of a ``connect()`` stream. The stream subscribed as listeners came
+    and the protocol core applies every table that arrives, so it needs no topics of its own;
+    a topic BitMEX refused ended only that topic's listeners, so it does not end the replay."""
+
+    _stream = True
 
 
 def open_recording(
