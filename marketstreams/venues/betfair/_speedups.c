@@ -651,6 +651,9 @@ apply_one(Core *r, PyObject *rc, int *flags)
     return 0;
 }
 
+static int apply_rc(PyObject *runners, PyObject *rc, long long stamp, PyObject *changed,
+                    PyObject *add_runner, PyObject *book, int *flags);
+
 /* the rc loop; add_runner may be NULL: then book._add_runner is looked up when needed */
 static int
 apply_rcs(PyObject *runners, PyObject *rcs, long long stamp, PyObject *changed,
@@ -667,61 +670,73 @@ apply_rcs(PyObject *runners, PyObject *rcs, long long stamp, PyObject *changed,
                          Py_TYPE(rc)->tp_name);
             return -1;
         }
-        PyObject *sid = PyDict_GetItemWithError(rc, str_id);
-        if (sid == NULL) {
-            if (!PyErr_Occurred())
-                PyErr_SetString(PyExc_KeyError, "id");
-            return -1;
-        }
-        PyObject *hc = PyDict_GetItemWithError(rc, str_hc);
-        if (hc == NULL && PyErr_Occurred())
-            return -1;
-        int has_hc = 0;
-        if (hc != NULL && (has_hc = PyObject_IsTrue(hc)) < 0)
-            return -1;
-        PyObject *key = has_hc ? PyTuple_Pack(2, sid, hc) : (Py_INCREF(sid), sid);
-        if (key == NULL)
-            return -1;
-        PyObject *r = PyDict_GetItemWithError(runners, key);
-        Py_DECREF(key);
-        if (r == NULL) {
-            if (PyErr_Occurred())
-                return -1;
-            PyObject *zero = NULL;
-            if (!has_hc && (zero = PyFloat_FromDouble(0.0)) == NULL)
-                return -1;
-            PyObject *call_args[2] = {sid, has_hc ? hc : zero};
-            if (add_runner != NULL)
-                r = PyObject_Vectorcall(add_runner, call_args, 2, NULL);
-            else {
-                PyObject *bound = PyObject_GetAttr(book, str_add_runner);
-                r = bound ? PyObject_Vectorcall(bound, call_args, 2, NULL) : NULL;
-                Py_XDECREF(bound);
-            }
-            Py_XDECREF(zero);
-            if (r == NULL)
-                return -1;
-            if (!PyObject_TypeCheck(r, &CoreType)) {
-                Py_DECREF(r);
-                PyErr_SetString(PyExc_TypeError, "add_runner must return a runner");
-                return -1;
-            }
-            Py_DECREF(r); /* runners holds it */
-        }
-        else if (!PyObject_TypeCheck(r, &CoreType)) {
-            PyErr_SetString(PyExc_TypeError, "runners holds something that is not a runner");
-            return -1;
-        }
-        Core *core = (Core *)r;
-        if (core->stamp != stamp) {
-            core->stamp = stamp;
-            if (PyList_Append(changed, r) < 0)
-                return -1;
-        }
-        if (apply_one(core, rc, flags) < 0)
+        Py_INCREF(rc); /* held while add_runner (Python) may run */
+        int rv = apply_rc(runners, rc, stamp, changed, add_runner, book, flags);
+        Py_DECREF(rc);
+        if (rv < 0)
             return -1;
     }
     return 0;
+}
+
+/* one rc entry: find (or add) its runner, stamp it, apply its fields */
+static int
+apply_rc(PyObject *runners, PyObject *rc, long long stamp, PyObject *changed,
+         PyObject *add_runner, PyObject *book, int *flags)
+{
+    PyObject *sid = PyDict_GetItemWithError(rc, str_id);
+    if (sid == NULL) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_KeyError, "id");
+        return -1;
+    }
+    PyObject *hc = PyDict_GetItemWithError(rc, str_hc);
+    if (hc == NULL && PyErr_Occurred())
+        return -1;
+    int has_hc = 0;
+    if (hc != NULL && (has_hc = PyObject_IsTrue(hc)) < 0)
+        return -1;
+    PyObject *key = has_hc ? PyTuple_Pack(2, sid, hc) : (Py_INCREF(sid), sid);
+    if (key == NULL)
+        return -1;
+    PyObject *r = PyDict_GetItemWithError(runners, key); /* borrowed, then owned below */
+    Py_DECREF(key);
+    if (r != NULL)
+        Py_INCREF(r);
+    else {
+        if (PyErr_Occurred())
+            return -1;
+        PyObject *zero = NULL;
+        if (!has_hc && (zero = PyFloat_FromDouble(0.0)) == NULL)
+            return -1;
+        PyObject *call_args[2] = {sid, has_hc ? hc : zero};
+        if (add_runner != NULL)
+            r = PyObject_Vectorcall(add_runner, call_args, 2, NULL);
+        else {
+            PyObject *bound = PyObject_GetAttr(book, str_add_runner);
+            r = bound ? PyObject_Vectorcall(bound, call_args, 2, NULL) : NULL;
+            Py_XDECREF(bound);
+        }
+        Py_XDECREF(zero);
+        if (r == NULL)
+            return -1;
+    }
+    if (!PyObject_TypeCheck(r, &CoreType)) {
+        PyErr_Format(PyExc_TypeError, "%.50s is not a runner (from runners or add_runner)",
+                     Py_TYPE(r)->tp_name);
+        Py_DECREF(r);
+        return -1;
+    }
+    Core *core = (Core *)r;
+    int rv = 0;
+    if (core->stamp != stamp) {
+        core->stamp = stamp;
+        rv = PyList_Append(changed, r);
+    }
+    if (rv == 0)
+        rv = apply_one(core, rc, flags);
+    Py_DECREF(r);
+    return rv < 0 ? -1 : 0;
 }
 
 PyDoc_STRVAR(apply_changes_doc,
@@ -791,7 +806,10 @@ apply_deltas(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     if (is)
         Py_RETURN_NONE;
-    if (PyDict_Contains(m, str_status))
+    int has_status = PyDict_Contains(m, str_status);
+    if (has_status < 0)
+        return NULL;
+    if (has_status)
         Py_RETURN_NONE;
     Py_ssize_t n = PyList_GET_SIZE(mcs);
     PyObject *out = PyList_New(n);
@@ -848,9 +866,11 @@ apply_deltas(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
                 PyErr_SetString(PyExc_TypeError, "book._runners is not a dict");
                 Py_CLEAR(runners);
             }
+            Py_INCREF(rcs); /* held while _add_runner (Python) may run */
             truth = runners == NULL
                         ? -1
                         : apply_rcs(runners, rcs, stamp, changed, NULL, book, &flags);
+            Py_DECREF(rcs);
             Py_XDECREF(runners);
             if (truth == 0 && flags &&
                 (PyObject_SetAttr(book, str_traded_seen, Py_True) < 0 ||

@@ -162,8 +162,16 @@ def test_compiled_core_rejects_malformed_changes(rc: dict[str, Any]) -> None:
 
 @needs_compiled
 def test_compiled_core_checks_what_add_runner_returns() -> None:
-    with pytest.raises(TypeError, match="add_runner"):
+    with pytest.raises(TypeError, match="not a runner"):
         ccore.apply_changes({}, [{"id": 1}], 1, [], lambda sid, hc: object())
+    with pytest.raises(TypeError, match="not a runner"):
+        ccore.apply_changes({1: "x"}, [{"id": 1}], 1, [], lambda sid, hc: object())
+    # a runner that add_runner does not keep is still applied (and reported) safely
+    changed: list[Any] = []
+    ccore.apply_changes(
+        {}, [{"id": 1, "atb": [[2.0, 5]]}], 1, changed, lambda s, h: ccore.RunnerCore()
+    )
+    assert changed[0].best_back() == [(2.0, 5.0)]
 
 
 IMAGE = (
