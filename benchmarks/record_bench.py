@@ -11,8 +11,10 @@ recording) the hand-over to the recorder plus the recorder thread's share of the
   then inserts, updates, deletes, trades), ``--repeat-capture`` times over (each repetition
   starts from its partials), through ``bitmex.Feed``.
 
-Each configuration runs ``--runs`` times, alternating; the median is reported. Target: recording
-costs under 10 percent of updates per second. Run::
+Each configuration runs ``--runs`` times, alternating; the medians are compared, and each
+run with recording is also compared with the run without just before it (the machine may be
+shared: the load average is shown, and the spread of those pairs). Target: recording costs
+under 10 percent of updates per second. Run::
 
     .venv/bin/python benchmarks/record_bench.py [--runs 7] [--updates 50000] [--compression gzip]
 """
@@ -186,6 +188,13 @@ def count_updates(venue: str, frames: list[str]) -> int:
     return n
 
 
+def _load() -> str:
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:  # (not on every platform)
+        return "?"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -216,6 +225,7 @@ def main() -> int:
             print(
                 f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, compression {args.compression}, {args.runs} runs each, alternating"
             )
+            print(f"load average {_load()} at the start")
             ok = True
             for venue in venues:
                 expected = count_updates(venue, frames[venue])
@@ -233,6 +243,7 @@ def main() -> int:
                     if recording:
                         last = result
                 off, on = statistics.median(rates[False]), statistics.median(rates[True])
+                pairs = [1 - w / wo for wo, w in zip(rates[False], rates[True], strict=True)]
                 main_off = statistics.median(c[0] for c in cpu[False])
                 main_on = statistics.median(c[0] for c in cpu[True])
                 all_on = statistics.median(c[1] for c in cpu[True])
@@ -250,6 +261,11 @@ def main() -> int:
                     f"        recorded {rec['records']:,} records, {rec['bytes'] / 1e6:.1f} MB -> "
                     f"{rec['written'] / 1e6:.1f} MB on disk, dropped {rec['dropped']}; "
                     f"close (final flush) {last['close_seconds'] * 1000:.0f} ms"
+                )
+                print(
+                    "        each run against the one before it: "
+                    + " ".join(f"{p:.1%}" for p in pairs)
+                    + f" (median {statistics.median(pairs):.1%}); load average {_load()}"
                 )
                 ok = ok and cost < 0.10
             return 0 if ok else 1

@@ -40,6 +40,7 @@ __all__ = [
     "Record",
     "RecordDecoder",
     "block_parts",
+    "block_prefix",
     "encode_block",
     "encode_header",
     "encode_records",
@@ -150,16 +151,22 @@ def encode_header(header: Header) -> bytes:
     return b"%s%d %s\n" % (MAGIC, VERSION, orjson.dumps(header.as_dict()))
 
 
-def block_parts(
-    kinds: bytes, times: array[int], lengths: array[int], payloads: bytes
-) -> list[bytes]:
-    """One block as the list of its parts (to write without joining them first)."""
+def block_prefix(kinds: bytes, times: array[int], lengths: array[int], payload_bytes: int) -> bytes:
+    """A block up to its payloads: the head line and the index (``payload_bytes`` is the sum
+    of ``lengths``)."""
     if _BIG_ENDIAN:
         times, lengths = array("q", times), array("I", lengths)
         times.byteswap()
         lengths.byteswap()
-    head = b"B%d %d\n" % (len(kinds), len(payloads))
-    return [head, kinds, times.tobytes(), lengths.tobytes(), payloads, b"\n"]
+    head = b"B%d %d\n" % (len(kinds), payload_bytes)
+    return b"".join((head, kinds, times.tobytes(), lengths.tobytes()))
+
+
+def block_parts(
+    kinds: bytes, times: array[int], lengths: array[int], payloads: bytes
+) -> list[bytes]:
+    """One block as the list of its parts (to write without joining them first)."""
+    return [block_prefix(kinds, times, lengths, len(payloads)), payloads, b"\n"]
 
 
 def encode_block(kinds: bytes, times: array[int], lengths: array[int], payloads: bytes) -> bytes:

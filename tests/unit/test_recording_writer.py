@@ -207,3 +207,141 @@ def test_dump_shows_a_recording_as_text(tmp_path: Path, capsys: pytest.CaptureFi
     assert '"venue":"luno"' in lines[0]
     assert lines[1].startswith("C 2025-03-04T12:00:00.000000+00:00")
     assert lines[2].split() == ["R", "2025-03-04T12:00:01.000000+00:00", "16", '{"sequence":"7"}']
+
+
+def blocks(path: Path) -> list[int]:
+    """The record count of each block of a recording file, in order."""
+    data = path.read_bytes()
+    data = gzip.decompress(data) if path.name.endswith(".gz") else data
+    pos = data.index(b"\n") + 1  # after the header line
+    counts = []
+    while pos < len(data):
+        nl = data.index(b"\n", pos)
+        count, length = map(int, data[pos + 1 : nl].split())
+        counts.append(count)
+        pos = nl + 1 + 13 * count + length + 1
+    return counts
+
+
+def test_interleaved_channels_get_one_block_each_per_batch(tmp_path: Path) -> None:
+    rec = Recorder(tmp_path, flush_interval=3600, wake_bytes=1 << 30)
+    a = rec.channel("luno", "ws://h/a", ["A"])
+    b = rec.channel("luno", "ws://h/b", ["B"])
+    assert rec.flush(30)  # the opens: the next batch holds only records, interleaved
+    for i in range(100):
+        (a if i % 3 else b).received(T0 + i, f'{{"n":{i}}}')
+    assert rec.flush(30)
+    a.close()
+    b.close()
+    rec.close()
+    for ch, want in ((a, [i for i in range(100) if i % 3]), (b, list(range(0, 100, 3)))):
+        assert ch.path is not None
+        assert blocks(ch.path) == [len(want)]
+        got = [(r.time, r.data) for r in read_records(Source(str(ch.path)))]
+        assert got == [((T0 + i) / 1e9, f'{{"n":{i}}}') for i in want]
+
+
+@pytest.mark.parametrize("compression", ["gzip", "zstd", "none"])
+def test_any_payload_round_trips_exactly(tmp_path: Path, compression: str) -> None:
+    if compression == "zstd":
+        pytest.importorskip("zstandard")
+    ascii_text = ['{"a":1}', "", "x" * 70_000, "line\nbreak\r\n\x00\x7f"]
+    other_text = ["é", "emoji 😀", "lone \ud800 surrogate", '{"price":"1€"}']
+    raw = [b"", b"\x00\xff\x80\n", bytes(range(256)) * 300, b'{"op":"mcm"}']
+    with Recorder(tmp_path, compression=compression, flush_interval=3600) as rec:
+        ch = rec.channel("luno", "ws://h/api/1/stream/X", ["X"])
+        batches: list[list[tuple[str, str | bytes]]] = [
+            [("R", f) for f in ascii_text],  # all ASCII text: the block in one piece
+            [("r", f) for f in raw],  # all bytes: the same
+            [("R", f) for f in other_text],  # non-ASCII text: encoded one by one
+            [("R", "ascii"), ("r", b"bytes"), ("S", '""'), ("s", b"\x01"), ("R", "é")],
+        ]
+        t = T0
+        for batch in batches:
+            for kind, frame in batch:
+                t += 1
+                if kind in "Rr":
+                    ch.received(t, frame)
+                else:
+                    ch.sent(t, frame)
+            ch.connected(t, {"n": len(batch)})  # a marker: bytes among text
+            assert rec.flush(30)
+        ch.close()
+    [path] = rec.files
+    got = [(r.kind, r.data) for r in read_records(Source(str(path)))]
+    want = []
+    for batch in batches:
+        want += batch
+        want.append(("C", b'{"n":%d}' % len(batch)))
+    assert got == want
+
+
+def test_records_reach_the_disk_within_the_flush_interval(tmp_path: Path) -> None:
+    rec = Recorder(tmp_path / "live", flush_interval=0.05)
+    ch = rec.channel("luno", "ws://h/api/1/stream/X", ["X"])
+    for i in range(20):
+        ch.received(T0 + i, f'{{"n":{i}}}')
+    deadline = time.monotonic() + 10
+    copy = tmp_path / "copy.msrec.gz"
+    records: list[Record] = []
+    while time.monotonic() < deadline and len(records) < 20:
+        time.sleep(0.02)
+        if rec.files:  # no flush(): what a crash now would leave
+            shutil.copy(rec.files[0], copy)
+            records = list(read_records(Source(str(copy))))
+    assert [r.data for r in records] == [f'{{"n":{i}}}' for i in range(20)]
+    ch.close()
+    rec.close()
+
+
+class _BrokenDisk:
+    def write(self, data: bytes) -> int:
+        raise OSError(28, "No space left on device")
+
+    writelines = write
+
+    def flush(self) -> None:
+        raise OSError(28, "No space left on device")
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_failing_disk_loses_that_part_and_recording_goes_on_later(tmp_path: Path) -> None:
+    rec = Recorder(tmp_path, flush_interval=3600)
+    ch = rec.channel("luno", "ws://h/api/1/stream/X", ["X"])
+    ch.received(T0, "kept")
+    assert rec.flush(30)
+    real = ch._file.main.fh
+    assert real is not None
+    ch._file.main.fh = _BrokenDisk()  # type: ignore[assignment]  # the disk fills up
+    ch.received(T0 + S, "lost")
+    assert rec.flush(30)
+    assert rec.stats.errors == 1
+    real.close()
+    ch.received(T0 + 2 * S, "too soon: no new part yet")
+    assert rec.flush(30)
+    ch.received(T0 + 70 * S, "a new part")
+    ch.close()
+    rec.close()
+    assert len(rec.files) == 2 and rec.stats.unwritten == 1
+    first = [r.data for r in read_records(Source(str(rec.files[0])))]
+    second = [r.data for r in read_records(Source(str(rec.files[1])))]
+    assert first == ["kept"] and second == ["a new part"]
+
+
+def test_big_batches_are_written_out_before_the_next_flush(tmp_path: Path) -> None:
+    # Compressed (here: plain) data waits in memory for the next flush, but never more than a
+    # few megabytes of it: the rest goes to the file as it comes.
+    rec = Recorder(tmp_path, compression="none", flush_interval=3600, wake_bytes=1 << 20)
+    ch = rec.channel("luno", "ws://h/api/1/stream/X", ["X"])
+    frame = "z" * 1000
+    for i in range(12_000):  # 12 MB
+        ch.received(T0 + i, frame)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not (rec.files and rec.files[0].stat().st_size > 4e6):
+        time.sleep(0.02)
+    assert rec.files[0].stat().st_size > 4e6  # without any flush() or flush_interval
+    ch.close()
+    rec.close()
+    assert [r.data for r in read_records(Source(str(rec.files[0])))] == [frame] * 12_000
