@@ -121,11 +121,11 @@ class MarketCache:
                 # compiled fast path: deltas to known markets (None: it changed nothing)
                 self.messages += 1
                 self.changes += len(mcs)
+                pt = m.get("pt")
+                if pt is not None:  # (set first, as the full path does)
+                    self.publish_time = pt
                 books: list[MarketBook] | None = deltas(self.markets, m, mcs, self.messages)
                 if books is not None:
-                    pt = m.get("pt")
-                    if pt is not None:
-                        self.publish_time = pt
                     if len(books) > 1:
                         books = list(dict.fromkeys(books))
                     if self._closed and pt is not None and pt - self._last_sweep >= _SWEEP_EVERY_MS:
@@ -158,6 +158,8 @@ class MarketCache:
                 mid = mc["id"]
                 book = markets.get(mid)
                 if book is None:
+                    if mid.__class__ is not str:
+                        raise TypeError(f"market id {mid!r} is not a string")
                     book = markets[mid] = MarketBook(mid)
                     book.stale = stale
                 elif image or mc.get("img"):
@@ -462,10 +464,16 @@ def _repair_market_message(m: Any) -> dict[str, Any] | None:
         elif md is not None and not isinstance(md.get("runners", []), list):
             mc["marketDefinition"] = {k: v for k, v in md.items() if k != "runners"}
         rcs = []
-        for rc in mc.get("rc") or ():
+        given = mc.get("rc") or ()
+        if not isinstance(given, list | tuple):
+            return None  # runner changes that are not a list: nothing to repair
+        for rc in given:
             if not isinstance(rc, dict) or rc.get("id") is None:
                 continue
             rc = {k: v for k, v in rc.items() if v is not None}
+            for key in (*_PRICE_LADDERS, *_LEVEL_LADDERS):
+                if key in rc and not isinstance(rc[key], list):
+                    del rc[key]  # a ladder that is not a list of entries
             for key in _PRICE_LADDERS:
                 if key in rc:
                     rc[key] = [
