@@ -150,7 +150,7 @@ def _betfair(spec: VenueSpec) -> list[Feed]:
         cert_file=cert_file,
         key_file=key_file,
         identity_url=identity_url,
-        ssl_context=context,
+        ssl_context=ssl.create_default_context(cafile=_plain(ca_file)) if ca_file else None,
     )
     market_filter = betfair.MarketFilter(market_ids=list(spec.markets) or None, **filters)
     subscription = betfair.MarketSubscription(market_filter, data, conflate_ms=conflate_ms)

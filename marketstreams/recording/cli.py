@@ -97,7 +97,7 @@ def _betfair(
         cert_file=getattr(options, "cert_file", None) or env.get("BETFAIR_CERT_FILE"),
         key_file=getattr(options, "key_file", None) or env.get("BETFAIR_KEY_FILE"),
         identity_url=getattr(options, "identity_url", None) or DEFAULT_IDENTITY_URL,
-        ssl_context=context,
+        ssl_context=ssl.create_default_context(cafile=ca_file) if ca_file else None,  # its own
     )
     filters = {
         name: getattr(options, name, None) or None

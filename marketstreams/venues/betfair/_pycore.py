@@ -227,8 +227,28 @@ class RunnerCore:
         self._has_trd = bool(has_trd)
 
 
+def _checked(changes: Any, width: int) -> Any:
+    """``changes`` when it is a list of ``width``-number lists (exact int or float, finite),
+    else TypeError / ValueError, as the compiled core raises them."""
+    if changes.__class__ is not list:
+        raise TypeError(f"ladder is {type(changes).__name__}, not a list")
+    try:
+        for e in changes:
+            if e.__class__ is not list or len(e) != width:
+                raise ValueError(f"ladder entry is not a list of {width} numbers")
+            for v in e:
+                c = v.__class__
+                if c is not float and c is not int:
+                    raise TypeError(f"ladder value is {c.__name__}, not a number")
+                if v * 0.0 != 0.0:  # NaN or infinite (a huge int raises OverflowError)
+                    raise ValueError("ladder number is not finite")
+    except OverflowError:
+        raise ValueError("ladder number too large") from None
+    return changes
+
+
 def _apply_levels(ladder: dict[float, tuple[float, float]], changes: list[list[Any]]) -> None:
-    for level, price, size in changes:
+    for level, price, size in _checked(changes, 3):
         if size:
             ladder[level] = (price, size)
         else:
@@ -257,25 +277,25 @@ def apply_changes(
         lad = r._lad
         for k, x in rc.items():
             if k == "atb":
-                if x and not r.full_depth:
+                if x.__class__ is list and x and not r.full_depth:
                     r.full_depth = True
                     r._lay_list = None
-                lad[0].update(x)
+                lad[0].update(_checked(x, 2))
                 r._back_list = None
             elif k == "atl":
-                if x and not r.full_depth:
+                if x.__class__ is list and x and not r.full_depth:
                     r.full_depth = True
                     r._back_list = None
-                lad[1].update(x)
+                lad[1].update(_checked(x, 2))
                 r._lay_list = None
             elif k == "trd":
                 r._has_trd = True
                 flags = 1
-                if not x:  # an empty traded ladder clears it (its sorted keys too)
+                if x.__class__ is list and not x:  # [] clears the ladder (its sorted keys too)
                     lad[2].clear()
                     r._keys[2] = None
                 else:
-                    lad[2].update(x)
+                    lad[2].update(_checked(x, 2))
             elif k == "ltp":
                 r.last_price_traded = x
             elif k == "tv":
@@ -297,7 +317,7 @@ def apply_changes(
                 r._lay_list = None
                 _apply_levels(r._bdatl, x)
             elif k == "spb":
-                lad[3].update(x)
+                lad[3].update(_checked(x, 2))
             elif k == "spl":
-                lad[4].update(x)
+                lad[4].update(_checked(x, 2))
     return flags

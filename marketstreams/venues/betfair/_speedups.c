@@ -14,6 +14,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <structmember.h>
+#include <math.h>
 #include <string.h>
 
 typedef struct {
@@ -122,38 +123,43 @@ lad_free(Ladder *l)
     l->n = l->cap = 0;
 }
 
-/* a JSON number (int or float, not bool) as a double; -1 with TypeError otherwise */
+/* a JSON number (an exact int or float: no bool, no subclass, so no Python code runs) as a
+ * finite double; -1 with TypeError (not a number) or ValueError (NaN, infinite, too big) */
 static inline int
 as_number(PyObject *o, double *out)
 {
-    if (PyFloat_CheckExact(o)) {
+    if (PyFloat_CheckExact(o))
         *out = PyFloat_AS_DOUBLE(o);
-        return 0;
-    }
-    if (PyLong_CheckExact(o)) {
+    else if (PyLong_CheckExact(o)) {
         *out = PyLong_AsDouble(o);
-        return (*out == -1.0 && PyErr_Occurred()) ? -1 : 0;
+        if (*out == -1.0 && PyErr_Occurred()) {
+            PyErr_SetString(PyExc_ValueError, "ladder number too large");
+            return -1;
+        }
     }
-    if (PyFloat_Check(o) || (PyLong_Check(o) && !PyBool_Check(o))) {
-        *out = PyFloat_AsDouble(o);
-        return (*out == -1.0 && PyErr_Occurred()) ? -1 : 0;
+    else {
+        PyErr_Format(PyExc_TypeError, "ladder value is %.50s, not a number", Py_TYPE(o)->tp_name);
+        return -1;
     }
-    PyErr_Format(PyExc_TypeError, "ladder value is %.50s, not a number", Py_TYPE(o)->tp_name);
-    return -1;
+    if (!isfinite(*out)) {
+        PyErr_SetString(PyExc_ValueError, "ladder number is not finite");
+        return -1;
+    }
+    return 0;
 }
 
 /* apply a list of [price, size] (width 2) or [level, price, size] (width 3) entries */
 static int
 lad_apply(Ladder *l, PyObject *changes, int width)
 {
-    if (!PyList_Check(changes)) {
+    if (!PyList_CheckExact(changes)) {
         PyErr_Format(PyExc_TypeError, "ladder is %.50s, not a list", Py_TYPE(changes)->tp_name);
         return -1;
     }
     Py_ssize_t n = PyList_GET_SIZE(changes);
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *e = PyList_GET_ITEM(changes, i);
-        if (!PyList_Check(e) || PyList_GET_SIZE(e) != width) {
+        if (!PyList_CheckExact(e) || PyList_GET_SIZE(e) != width) {
             PyErr_Format(PyExc_ValueError, "ladder entry is not a list of %d numbers", width);
             return -1;
         }
@@ -306,7 +312,7 @@ core_best(Core *self, PyObject *const *args, Py_ssize_t nargs, int back)
         return NULL;
     }
     if (nargs == 1) {
-        n = PyLong_AsSsize_t(args[0]);
+        n = PyNumber_AsSsize_t(args[0], NULL); /* clamped, as a slice would be */
         if (n == -1 && PyErr_Occurred())
             return NULL;
         if (n < 0)
@@ -524,7 +530,7 @@ static PyObject *str_id, *str_hc, *str_op, *str_ct, *str_status, *str_pt, *str_i
 static inline int
 ladder_of(PyObject *key)
 {
-    if (!PyUnicode_IS_COMPACT_ASCII(key))
+    if (!PyUnicode_CheckExact(key) || !PyUnicode_IS_COMPACT_ASCII(key))
         return -1;
     Py_ssize_t n = PyUnicode_GET_LENGTH(key);
     const char *c = (const char *)PyUnicode_1BYTE_DATA(key);
@@ -554,7 +560,7 @@ enum { F_LTP = 100, F_TV, F_SPN, F_SPF };
 static inline int
 scalar_of(PyObject *key)
 {
-    if (!PyUnicode_IS_COMPACT_ASCII(key))
+    if (!PyUnicode_CheckExact(key) || !PyUnicode_IS_COMPACT_ASCII(key))
         return -1;
     Py_ssize_t n = PyUnicode_GET_LENGTH(key);
     const char *c = (const char *)PyUnicode_1BYTE_DATA(key);
@@ -590,7 +596,7 @@ apply_one(Core *r, PyObject *rc, int *flags)
             switch (which) {
             case ATB:
             case ATL:
-                if (PyList_Check(x) && PyList_GET_SIZE(x) && !r->full_depth) {
+                if (PyList_CheckExact(x) && PyList_GET_SIZE(x) && !r->full_depth) {
                     r->full_depth = 1;
                     core_forget_lists(r);
                 }
@@ -604,7 +610,7 @@ apply_one(Core *r, PyObject *rc, int *flags)
             case TRD:
                 r->has_trd = 1;
                 *flags |= 1;
-                if (PyList_Check(x) && PyList_GET_SIZE(x) == 0)
+                if (PyList_CheckExact(x) && PyList_GET_SIZE(x) == 0)
                     lad_empty(&r->lad[TRD]);
                 else if (lad_apply(&r->lad[TRD], x, 2) < 0)
                     return -1;
@@ -684,6 +690,7 @@ static int
 apply_rc(PyObject *runners, PyObject *rc, long long stamp, PyObject *changed,
          PyObject *add_runner, PyObject *book, int *flags)
 {
+    /* every object here is owned while Python code may run (__bool__, __hash__, add_runner) */
     PyObject *sid = PyDict_GetItemWithError(rc, str_id);
     if (sid == NULL) {
         if (!PyErr_Occurred())
@@ -693,22 +700,23 @@ apply_rc(PyObject *runners, PyObject *rc, long long stamp, PyObject *changed,
     PyObject *hc = PyDict_GetItemWithError(rc, str_hc);
     if (hc == NULL && PyErr_Occurred())
         return -1;
-    int has_hc = 0;
+    Py_INCREF(sid);
+    Py_XINCREF(hc);
+    PyObject *key = NULL, *r = NULL, *zero = NULL;
+    int rv = -1, has_hc = 0;
     if (hc != NULL && (has_hc = PyObject_IsTrue(hc)) < 0)
-        return -1;
-    PyObject *key = has_hc ? PyTuple_Pack(2, sid, hc) : (Py_INCREF(sid), sid);
+        goto done;
+    key = has_hc ? PyTuple_Pack(2, sid, hc) : (Py_INCREF(sid), sid);
     if (key == NULL)
-        return -1;
-    PyObject *r = PyDict_GetItemWithError(runners, key); /* borrowed, then owned below */
-    Py_DECREF(key);
+        goto done;
+    r = PyDict_GetItemWithError(runners, key);
     if (r != NULL)
         Py_INCREF(r);
     else {
         if (PyErr_Occurred())
-            return -1;
-        PyObject *zero = NULL;
+            goto done;
         if (!has_hc && (zero = PyFloat_FromDouble(0.0)) == NULL)
-            return -1;
+            goto done;
         PyObject *call_args[2] = {sid, has_hc ? hc : zero};
         if (add_runner != NULL)
             r = PyObject_Vectorcall(add_runner, call_args, 2, NULL);
@@ -717,25 +725,28 @@ apply_rc(PyObject *runners, PyObject *rc, long long stamp, PyObject *changed,
             r = bound ? PyObject_Vectorcall(bound, call_args, 2, NULL) : NULL;
             Py_XDECREF(bound);
         }
-        Py_XDECREF(zero);
         if (r == NULL)
-            return -1;
+            goto done;
     }
     if (!PyObject_TypeCheck(r, &CoreType)) {
         PyErr_Format(PyExc_TypeError, "%.50s is not a runner (from runners or add_runner)",
                      Py_TYPE(r)->tp_name);
-        Py_DECREF(r);
-        return -1;
+        goto done;
     }
     Core *core = (Core *)r;
-    int rv = 0;
+    rv = 0;
     if (core->stamp != stamp) {
         core->stamp = stamp;
         rv = PyList_Append(changed, r);
     }
     if (rv == 0)
         rv = apply_one(core, rc, flags);
-    Py_DECREF(r);
+done:
+    Py_XDECREF(r);
+    Py_XDECREF(key);
+    Py_XDECREF(zero);
+    Py_XDECREF(hc);
+    Py_DECREF(sid);
     return rv < 0 ? -1 : 0;
 }
 

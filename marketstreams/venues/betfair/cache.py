@@ -31,6 +31,7 @@ with a truncated excerpt; the markets it touched may then hold part of it.
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 import orjson
@@ -71,6 +72,7 @@ class MarketCache:
         "_deltas",
         "_last_sweep",
         "_repairing",
+        "_stamp",
         "changes",
         "evict_closed_after",
         "markets",
@@ -91,6 +93,10 @@ class MarketCache:
         self.stale = False
         self._closed: dict[str, int] = {}
         self._last_sweep = 0
+        # Runners are stamped with the attempt that changed them (changed_runners lists each
+        # once). A separate counter from ``messages``: a repaired message is applied again
+        # under a new stamp, so its runners are listed again.
+        self._stamp = 0
         self._deltas = apply_deltas  # None without the compiled core
 
     def __len__(self) -> int:
@@ -124,7 +130,8 @@ class MarketCache:
                 pt = m.get("pt")
                 if pt is not None:  # (set first, as the full path does)
                     self.publish_time = pt
-                books: list[MarketBook] | None = deltas(self.markets, m, mcs, self.messages)
+                self._stamp += 1  # marks the runners this attempt changes (never reused)
+                books: list[MarketBook] | None = deltas(self.markets, m, mcs, self._stamp)
                 if books is not None:
                     if len(books) > 1:
                         books = list(dict.fromkeys(books))
@@ -132,8 +139,9 @@ class MarketCache:
                         self._last_sweep = pt
                         self.evict(pt)
                     return books
-                self.messages -= 1
+                self.messages -= 1  # it changed nothing: the full path takes the message
                 self.changes -= len(mcs)
+                self._stamp -= 1
             op = m.get("op")
             if op is not None and op != "mcm":
                 return []
@@ -151,6 +159,7 @@ class MarketCache:
                 return out
             self.messages += 1
             self.changes += len(mcs)
+            self._stamp += 1
             image = m.get("ct") == "SUB_IMAGE"
             markets = self.markets
             stale = self.stale
@@ -181,7 +190,7 @@ class MarketCache:
                         self._closed.pop(mid, None)
                 value = mc.get("rc")
                 if value and apply_changes(
-                    book._runners, value, self.messages, changed, book._add_runner
+                    book._runners, value, self._stamp, changed, book._add_runner
                 ):
                     book.traded_seen = True
                     book._market_tv = None
@@ -495,7 +504,12 @@ def _repair_market_message(m: Any) -> dict[str, Any] | None:
 
 
 def _numbers(values: list[Any]) -> bool:
-    return all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+    """Plain finite numbers (what a ladder entry may hold): no bools, NaN, infinities or
+    integers too big for a float."""
+    try:
+        return all(v.__class__ in (int, float) and math.isfinite(v) for v in values)
+    except OverflowError:
+        return False
 
 
 def _apply_ladder(ladder: dict[float, float], changes: list[list[float]]) -> None:

@@ -186,20 +186,28 @@ def session_for(
     """What a :class:`~.feed.Feed` connects with, from the credentials a user configured: the
     session token when there is one, else a :class:`BetfairSession` that logs in (certificate
     login) when the feed first connects and again when the session expires. Raises
-    :class:`~marketstreams.exceptions.ConfigurationError` naming what is missing."""
+    :class:`~marketstreams.exceptions.ConfigurationError` naming what is missing or unreadable.
+    ``ssl_context`` is the login's own (the client certificate is loaded into it): do not
+    share it with the stream connection."""
     if session_token:
         return session_token if isinstance(session_token, Secret) else Secret(session_token)
     if username and password:
         user = username.value if isinstance(username, Secret) else username
-        return BetfairSession(
-            user,
-            password,
-            app_key,
-            cert_file=cert_file,
-            key_file=key_file,
-            url=identity_url,
-            ssl_context=ssl_context,
-        )
+        try:
+            return BetfairSession(
+                user,
+                password,
+                app_key,
+                cert_file=cert_file,
+                key_file=key_file,
+                url=identity_url,
+                ssl_context=ssl_context,
+            )
+        except (OSError, ssl.SSLError) as exc:  # (the paths are the user's; no secret in them)
+            raise ConfigurationError(
+                f"cannot load the client certificate {cert_file!r} / key {key_file!r}: "
+                f"{getattr(exc, 'strerror', None) or exc}"
+            ) from None
     raise ConfigurationError(
         "betfair needs a session token (BETFAIR_SESSION_TOKEN) or a certificate login "
         "(BETFAIR_USERNAME, BETFAIR_PASSWORD, and the client certificate and key files)"

@@ -139,3 +139,9 @@ async def test_record_refuses_a_betfair_run_without_credentials(tmp_path: Path) 
     env = {"BETFAIR_APP_KEY": "k", "BETFAIR_USERNAME": "someone"}  # no token, no password
     code, _, err = await cli("record", "betfair", "1.23", "--out", str(tmp_path), env=env)
     assert code == 2 and "BETFAIR_SESSION_TOKEN" in err and "BETFAIR_PASSWORD" in err
+    env = {"BETFAIR_APP_KEY": "k", "BETFAIR_USERNAME": "u", "BETFAIR_PASSWORD": "pw-9931"}
+    missing = str(tmp_path / "nope.crt")
+    code, _, err = await cli(
+        "record", "betfair", "1.23", "--cert-file", missing, "--out", str(tmp_path), env=env
+    )  # fmt: skip
+    assert code == 2 and "nope.crt" in err and "Traceback" not in err and "pw-9931" not in err

@@ -347,3 +347,51 @@ def test_a_change_that_cannot_be_applied_invalidates_until_the_next_image() -> N
     cache(b'{"op":"mcm","pt":3,"mc":[{"id":"1.1","img":true,"rc":[{"id":1,"atb":[[2.0,5]]}]}]}')
     assert cache["1.1"].is_valid
     assert cache["1.1"].runners[0].best_back(1) == [(2.0, 5)]
+
+
+def test_a_repaired_message_lists_every_runner_it_changed() -> None:
+    # Regression: the first, failed attempt stamped runner 1, and the repaired retry reused
+    # that stamp, so runner 1 was missing from changed_runners although its offers changed.
+    cache = MarketCache()
+    cache(b'{"op":"mcm","pt":1,"mc":[{"id":"1.1","img":true,"rc":[{"id":1},{"id":2}]}]}')
+    message = {
+        "op": "mcm",
+        "pt": 2,
+        "mc": [{"id": "1.1", "rc": [{"id": 1, "atb": [[3.0, 10.0]]}, {"id": 2, "atl": None}]}],
+    }
+    (book,) = cache(message)
+    assert cache.repaired == 1
+    assert book.runner(1).available_to_back == [(3.0, 10.0)]
+    assert [r.selection_id for r in book.changed_runners] == [1, 2]
+
+
+@pytest.mark.parametrize(
+    "entries",
+    [
+        [[1.5, "x"]],  # not a number
+        {"1.5": 2},  # not a list of entries
+        [[True, 2]],  # bools are not prices
+        ["ab"],  # a string is not an entry
+        [[float("nan"), 0]],  # NaN would match any price
+        [[float("inf"), 2]],
+        [[10**400, 2]],  # too big for a price
+    ],
+)
+def test_garbage_ladder_entries_are_dropped_not_stored(entries: object) -> None:
+    # (dict messages can carry what JSON cannot: the same rules hold for both cores)
+    cache = MarketCache()
+    cache(b'{"op":"mcm","pt":1,"mc":[{"id":"1.1","img":true,"rc":[{"id":1,"atb":[[2.0,5]]}]}]}')
+    (book,) = cache(
+        {"op": "mcm", "pt": 2, "mc": [{"id": "1.1", "rc": [{"id": 1, "atb": entries}]}]}
+    )
+    assert book.runner(1).available_to_back == [(2.0, 5)]
+    assert cache.repaired == 1
+
+
+def test_trd_null_does_not_clear_the_traded_ladder() -> None:
+    cache = MarketCache()
+    cache(b'{"op":"mcm","pt":1,"mc":[{"id":"1.1","img":true,"rc":[{"id":1,"trd":[[2.0,7]]}]}]}')
+    (book,) = cache(b'{"op":"mcm","pt":2,"mc":[{"id":"1.1","rc":[{"id":1,"trd":null}]}]}')
+    assert book.runner(1).traded_volume == [(2.0, 7)] and book.runner(1).total_matched == 7
+    (book,) = cache(b'{"op":"mcm","pt":3,"mc":[{"id":"1.1","rc":[{"id":1,"trd":[]}]}]}')
+    assert book.runner(1).traded_volume == [] and book.runner(1).total_matched == 0
