@@ -348,8 +348,8 @@ def _run_job(job: _Job) -> FileResult:
     pacer = _pacer(job.speed)
     decode_first = pacer is not None or flt is not None  # they read the message first
 
-    def filtered(line: bytes) -> list[Any] | None:
-        """Pace and filter one line, then apply what is left; None: nothing was left."""
+    def filtered(line: bytes) -> list[Any]:
+        """Pace and filter one line, then apply what is left."""
         nonlocal excluded
         message = loads(line)
         if pacer is not None and message.__class__ is dict:
@@ -373,24 +373,22 @@ def _run_job(job: _Job) -> FileResult:
                     if ok is not False:
                         kept.append(mc)
                 if not kept:
-                    return None
+                    return []
                 message["mc"] = kept
         return apply(message)
 
+    # the cache decodes the line itself unless the filter or the pacer read it first
+    apply_line = filtered if decode_first else apply
+
     try:
-        for lineno, block in iter_line_blocks(source):
-            for line in block:
-                lineno += 1
+        for before, block in iter_line_blocks(source):
+            lines += len(block)  # (blank lines are taken off as they are met)
+            for lineno, line in enumerate(block, before + 1):
                 if not line:
+                    lines -= 1
                     continue
-                lines += 1
                 try:
-                    if decode_first:
-                        books = filtered(line)
-                        if books is None:
-                            continue
-                    else:  # the cache decodes the line itself
-                        books = apply(line)
+                    books = apply_line(line)
                 except bad_line as exc:
                     if line.isspace():  # blank lines are not lines of data
                         lines -= 1

@@ -187,9 +187,9 @@ def iter_line_blocks(source: Source) -> Iterator[tuple[int, list[bytes]]]:
     try:
         rest = b""
         for chunk in decompressed_chunks(fileobj, source.basename):
-            if rest:
-                chunk = rest + chunk
             lines = chunk.split(b"\n")
+            if rest:  # the line the last chunk ended in (joined alone: no copy of the chunk)
+                lines[0] = rest + lines[0]
             rest = lines.pop()
             if lines:
                 yield lineno, lines

@@ -210,6 +210,16 @@ def test_iter_lines_handles_crlf_and_missing_final_newline(tmp_path: Path) -> No
     assert [n for n, _ in iter_lines(Source(str(path)))] == [1, 3]
 
 
+def test_iter_lines_joins_lines_across_read_chunks(tmp_path: Path) -> None:
+    # lines that straddle the 1 MiB reads, one longer than a whole read, ends with no newline
+    lines = [b"a" * 700_000, b"b" * 2_500_000, b"c", b"", b"d" * 1_048_575, b"e" * 10]
+    path = tmp_path / "long.txt"
+    path.write_bytes(b"\n".join(lines))
+    got = list(iter_lines(Source(str(path))))
+    assert [n for n, _ in got] == [1, 2, 3, 5, 6]
+    assert [line for _, line in got] == [x for x in lines if x]
+
+
 def test_missing_source_is_a_clear_error() -> None:
     with pytest.raises(Exception, match="no such replay source"):
         replay("/nonexistent/file")
