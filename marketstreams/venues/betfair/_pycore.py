@@ -137,12 +137,8 @@ class RunnerCore:
         cached = self._back_list
         if cached is not None:
             return cached[: max(n, 0)]
-        if self.full_depth:  # (inlined _side: this is the read hooks make most)
-            ladder = self._lad[ATB]
-            keys = self._keys[ATB]
-            if keys is None or len(keys) != len(ladder):
-                keys = self._keys[ATB] = sorted(ladder, reverse=True)
-            return _read(ladder, keys, n)
+        if self.full_depth:  # (the read hooks make most: one call less than _side)
+            return _read(self._lad[ATB], self._sorted_keys(ATB), n)
         return self._side(True, max(n, 0))
 
     def best_lay(self, n: int = 1) -> list[PriceSize]:
@@ -151,11 +147,7 @@ class RunnerCore:
         if cached is not None:
             return cached[: max(n, 0)]
         if self.full_depth:
-            ladder = self._lad[ATL]
-            keys = self._keys[ATL]
-            if keys is None or len(keys) != len(ladder):
-                keys = self._keys[ATL] = sorted(ladder)
-            return _read(ladder, keys, n)
+            return _read(self._lad[ATL], self._sorted_keys(ATL), n)
         return self._side(False, max(n, 0))
 
     @property

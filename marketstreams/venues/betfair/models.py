@@ -165,9 +165,7 @@ class RunnerBook(RunnerCore):
     def copy(self) -> RunnerBook:
         """An independent copy of this runner (same class, same reads)."""
         twin = RunnerBook.__new__(RunnerBook)
-        for name in RunnerBook.__slots__:
-            setattr(twin, name, getattr(self, name))
-        twin._set_core_state(self._core_state())
+        twin.__setstate__(self.__getstate__())
         return twin
 
     def __getstate__(self) -> dict[str, Any]:

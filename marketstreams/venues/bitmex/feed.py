@@ -378,8 +378,6 @@ class Feed:
             session=session,
         )
         self.record = record
-        secret = api_secret.value if isinstance(api_secret, Secret) else api_secret
-        self._secrets = [api_key, secret]
         self._replay_down = False  # replaying: the recorded connection is gone
         self._replay_lost = False  # replaying: a frame ended it; skip its disconnect record
 
@@ -431,7 +429,7 @@ class Feed:
     # -- recording and replay ---------------------------------------------------------------------
 
     def _recording(self) -> tuple[Channel | None, Recorder | None]:
-        return open_recording(self.record, self.url, self.protocol, self.topics, self._secrets)
+        return open_recording(self.record, self.url, self.protocol, self.topics)
 
     @classmethod
     def from_recording(cls, header: Header) -> Feed:
@@ -513,7 +511,6 @@ def open_recording(
     url: str,
     protocol: BitmexProtocol,
     topics: list[str],
-    secrets: list[str | None],
     *,
     stream: bool = False,
 ) -> tuple[Channel | None, Recorder | None]:
@@ -534,7 +531,7 @@ def open_recording(
         url,
         topics,
         feed=info,
-        secrets=secrets,
+        secrets=protocol.credentials(),
         redact=_redact_auth_echo if protocol.has_credentials else None,
         redact_when=b'"authKey',
     )

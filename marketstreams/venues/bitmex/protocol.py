@@ -265,6 +265,12 @@ class BitmexProtocol:
     def has_credentials(self) -> bool:
         return self._api_key is not None
 
+    def credentials(self) -> list[str]:
+        """The key and secret in clear, for a recorder to scrub (empty without credentials)."""
+        if self._api_key is None or self._api_secret is None:
+            return []
+        return [self._api_key, self._api_secret.value]
+
     @property
     def books(self) -> dict[str, OrderBook]:
         """Books by symbol (the same objects as ``storage.books``)."""

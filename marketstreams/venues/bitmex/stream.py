@@ -111,8 +111,6 @@ class BitmexStream:
         )
         self.dropped_rows = 0
         self.record = record
-        secret = api_secret.value if isinstance(api_secret, Secret) else api_secret
-        self._secrets = [api_key, secret]
         self._recording: tuple[Channel | None, Recorder | None] = (None, None)
         self._listeners: dict[str, list[_Listener]] = {}
         self._task: asyncio.Task[None] | None = None
@@ -147,9 +145,7 @@ class BitmexStream:
     async def __aenter__(self) -> BitmexStream:
         if self._task is not None:
             raise RuntimeError("this stream is already open")
-        self._recording = open_recording(
-            self.record, self.url, self.protocol, [], self._secrets, stream=True
-        )
+        self._recording = open_recording(self.record, self.url, self.protocol, [], stream=True)
         self.connection.recording = self._recording[0]
         self._task = asyncio.create_task(self._run(), name=f"marketstreams-bitmex {self.url}")
         return self
