@@ -1,4 +1,5 @@
-"""Builds the optional compiled core of the Betfair cache (pure Python is used without it)."""
+"""Builds the optional compiled parts: the Betfair cache's runner core and the replay line
+splitter (pure Python is used without them)."""
 
 from setuptools import Extension, setup
 
@@ -9,6 +10,12 @@ setup(
             ["marketstreams/venues/betfair/_speedups.c"],
             extra_compile_args=["-O2"],
             optional=True,
-        )
+        ),
+        Extension(
+            "marketstreams._linesplit",
+            ["marketstreams/_linesplit.c"],
+            extra_compile_args=["-O2"],
+            optional=True,
+        ),
     ]
 )

@@ -28,6 +28,14 @@ __all__ = [
 ]
 
 CHUNK = 1 << 20
+
+# The compiled line splitter (see _linesplit.c); None: chunks are split with bytes.split.
+Lines: Any = None
+if os.environ.get("MARKETSTREAMS_PURE_PYTHON", "") in ("", "0"):
+    try:
+        from ._linesplit import Lines
+    except ImportError:
+        pass
 _TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
 _SKIP_NAMES = {".DS_Store"}
 
@@ -175,10 +183,14 @@ def iter_lines(source: Source) -> Iterator[tuple[int, bytes]]:
                 yield i, line
 
 
-def iter_line_blocks(source: Source) -> Iterator[tuple[int, list[bytes]]]:
+def iter_line_blocks(source: Source) -> Iterator[tuple[int, Iterable[bytes]]]:
     """The source's lines a block at a time (what one decompressed chunk holds): ``(number of
     lines before the block, lines)``, blank lines included so that positions stay countable.
-    The fast path of :func:`iter_lines`, with the same errors."""
+    The fast path of :func:`iter_lines`, with the same errors.
+
+    A block is an iterable to go through before asking for the next one. With the compiled
+    splitter (:mod:`marketstreams._linesplit`) it makes each line as it is reached and may write a
+    later line into a bytes object nobody holds any more; without it a block is a list."""
     lineno = 0
     try:
         fileobj, tar = open_source(source)
@@ -187,6 +199,14 @@ def iter_line_blocks(source: Source) -> Iterator[tuple[int, list[bytes]]]:
     try:
         rest = b""
         for chunk in decompressed_chunks(fileobj, source.basename):
+            if Lines is not None:
+                block = Lines(rest, chunk)
+                yield lineno, block
+                for _ in block:  # what the caller left (it normally reads them all)
+                    pass
+                lineno += block.count
+                rest = block.rest
+                continue
             lines = chunk.split(b"\n")
             if rest:  # the line the last chunk ended in (joined alone: no copy of the chunk)
                 lines[0] = rest + lines[0]

@@ -64,7 +64,8 @@ class MarketCache:
 
     ``cache(message)`` returns the books the message changed, each once, in message order. The
     books are live: later messages update the same objects (see :meth:`MarketBook.snapshot`).
-    ``changes`` counts applied market changes (``mc`` entries), ``messages`` applied ``mcm``.
+    ``changes`` counts applied market changes (``mc`` entries), ``messages`` applied ``mcm``,
+    ``created`` the market books made.
     """
 
     __slots__ = (
@@ -74,6 +75,7 @@ class MarketCache:
         "_repairing",
         "_stamp",
         "changes",
+        "created",
         "evict_closed_after",
         "markets",
         "messages",
@@ -89,6 +91,7 @@ class MarketCache:
         self._repairing = False
         self.changes = 0
         self.messages = 0
+        self.created = 0  # market books made (a market evicted and seen again counts again)
         self.publish_time: int | None = None
         self.stale = False
         self._closed: dict[str, int] = {}
@@ -171,6 +174,7 @@ class MarketCache:
                         raise TypeError(f"market id {mid!r} is not a string")
                     book = markets[mid] = MarketBook(mid)
                     book.stale = stale
+                    self.created += 1
                 elif image or mc.get("img"):
                     book._reset(mc.get("marketDefinition"))
                 book.publish_time = pt

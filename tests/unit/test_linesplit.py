@@ -1,0 +1,146 @@
+"""The compiled line splitter of replays (marketstreams/_linesplit.c) against bytes.split, and
+the guarantee that makes its reuse of bytes objects invisible: a line somebody still holds is
+never written to again."""
+
+from __future__ import annotations
+
+import gzip
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from marketstreams import sources
+from marketstreams.sources import Source, iter_line_blocks
+
+try:
+    from marketstreams import _linesplit
+except ImportError:  # pragma: no cover - only without a compiler
+    _linesplit = None  # type: ignore[assignment]
+
+needs_compiled = pytest.mark.skipif(
+    _linesplit is None, reason="the compiled line splitter is not built (pip install -e . with gcc)"
+)
+
+
+def own(line: bytes) -> bytes:
+    """A copy that is a new object (bytes(line) would hand back line itself)."""
+    return bytes(bytearray(line))
+
+
+def reference(head: bytes, chunk: bytes) -> tuple[list[bytes], bytes]:
+    parts = (head + chunk).split(b"\n")
+    return parts[:-1], parts[-1]
+
+
+def test_compiled_splitter_is_built_and_used() -> None:
+    if os.environ.get("MARKETSTREAMS_PURE_PYTHON", "") not in ("", "0"):
+        assert sources.Lines is None
+        return
+    # CI and `./dev` build it; falling back silently would hide a slower replay.
+    assert _linesplit is not None, "marketstreams' line splitter is not built: pip install -e ."
+    assert sources.Lines is _linesplit.Lines
+
+
+pieces = st.lists(
+    st.sampled_from([b"\n", b"\r\n", b"{}", b'{"a":1}', b"x" * 700, b" ", b"\xff\x00", b"\n\n"]),
+    max_size=40,
+).map(b"".join)
+
+
+@needs_compiled
+@settings(max_examples=300, deadline=None)
+@given(head=pieces, chunk=pieces, kind=st.sampled_from([bytes, bytearray, memoryview]))
+def test_lines_match_bytes_split(head: bytes, chunk: bytes, kind: type) -> None:
+    it = _linesplit.Lines(head.replace(b"\n", b""), kind(chunk))
+    expected, rest = reference(head.replace(b"\n", b""), chunk)
+    got = [own(line) for line in it]  # copies: the iterator may reuse what is dropped
+    assert got == expected
+    assert it.rest == rest and it.count == len(expected)
+    assert list(it) == []  # exhausted stays exhausted
+
+
+@needs_compiled
+@settings(max_examples=200, deadline=None)
+@given(data=pieces, cuts=st.lists(st.integers(0, 2000), max_size=6), keep=st.integers(1, 4))
+def test_kept_lines_never_change(data: bytes, cuts: list[int], keep: int) -> None:
+    """Chunks cut anywhere; every keep-th line is held on to (the rest dropped at once): the
+    held ones still read as they were made, and hash and compare as the bytes they hold."""
+    bounds = [*sorted({min(c, len(data)) for c in cuts}), len(data)]
+    chunks, start = [], 0
+    for end in bounds:
+        chunks.append(data[start:end])
+        start = end
+    held: list[tuple[bytes, bytes]] = []
+    seen: list[bytes] = []
+    rest = b""
+    for chunk in chunks:
+        it = _linesplit.Lines(rest, chunk)
+        for i, line in enumerate(it):
+            copy = own(line)
+            assert hash(line) == hash(copy)  # never a hash left from an earlier line
+            assert {line: i}[copy] == i  # (a dict that lets the line go again at once)
+            seen.append(copy)
+            if i % keep == 0:
+                held.append((line, copy))
+        rest = it.rest
+    expected = data.split(b"\n")
+    assert seen == expected[:-1] and rest == expected[-1]
+    for line, copy in held:
+        assert line == copy and hash(line) == hash(copy)
+
+
+@needs_compiled
+def test_lines_reuse_needs_a_free_object() -> None:
+    it = _linesplit.Lines(b"", b"aa\nbbbb\ncc\nd\n")
+    first = next(it)
+    second = next(it)
+    third = next(it)
+    fourth = next(it)
+    # held by the caller the whole time: four distinct objects, each still as made
+    assert [first, second, third, fourth] == [b"aa", b"bbbb", b"cc", b"d"]
+    assert len({id(first), id(second), id(third), id(fourth)}) == 4
+
+
+@needs_compiled
+def test_rest_before_the_end_is_an_error() -> None:
+    it = _linesplit.Lines(b"", b"a\nb")
+    with pytest.raises(RuntimeError, match="exhausted"):
+        _ = it.rest
+    assert list(map(own, it)) == [b"a"] and it.rest == b"b"
+
+
+@needs_compiled
+def test_lines_refuses_what_is_not_bytes() -> None:
+    with pytest.raises(TypeError):
+        _linesplit.Lines("text", b"a\n")  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        _linesplit.Lines(b"", "a\n")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_line_blocks_same_with_and_without_the_compiled_splitter(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, compressed: bool
+) -> None:
+    lines = [b'{"op":"mcm","pt":%d}' % i + b" " * (i % 977) for i in range(4000)]
+    lines[7] = lines[900] = b""
+    lines[1500] = b"x" * 3_000_000  # longer than a read
+    lines[2000] = b"  \r"
+    data = b"\n".join(lines) + b"\n" + b"no newline at the end"
+    path = tmp_path / ("f.gz" if compressed else "f")
+    path.write_bytes(gzip.compress(data) if compressed else data)
+
+    def read() -> list[tuple[int, bytes]]:
+        out = []
+        for before, block in iter_line_blocks(Source(str(path))):
+            out.extend((n, own(line)) for n, line in enumerate(block, before + 1))
+        return out
+
+    got = read()
+    monkeypatch.setattr(sources, "Lines", None)
+    pure = read()
+    assert got == pure
+    assert [line for _, line in got] == data.split(b"\n")
+    assert [n for n, _ in got] == list(range(1, len(lines) + 2))
