@@ -10,8 +10,11 @@
  * made and, when one of them is referenced by nobody else any more (its reference count is back
  * to one: the caller let it go), writes the next line into it instead of allocating a new object.
  * Nobody can see that happen: a line the caller keeps (in a list, in an exception) is never
- * written to again. Builds where that cannot be known cheaply (free-threaded CPython, versions
- * without the bytes hash field) allocate every line.
+ * written to again. Builds where that cannot be known cheaply (free-threaded CPython, PyPy,
+ * versions without the bytes hash field) allocate every line. A kept line may sit in a larger
+ * buffer than it needs (up to MIN_CAPACITY, or the longest line its slot held): ``sources.py``
+ * uses this iterator only for the replay loop, which keeps no line, and hands out exact-size
+ * lines everywhere else.
  *
  * ``sources.py`` holds the pure-Python equivalent (``chunk.split(b"\n")``), used when this
  * extension is not built or MARKETSTREAMS_PURE_PYTHON=1; the tests compare the two.
@@ -20,7 +23,7 @@
 #include <Python.h>
 #include <string.h>
 
-#if defined(Py_GIL_DISABLED) || PY_VERSION_HEX >= 0x030F0000
+#if defined(Py_GIL_DISABLED) || defined(PYPY_VERSION) || PY_VERSION_HEX >= 0x030F0000
 #define REUSE 0
 #else
 #define REUSE 1
@@ -104,7 +107,7 @@ make_line(Lines *self, const char *a, Py_ssize_t na, const char *b, Py_ssize_t n
     if (line == NULL) {
         /* take the slot in turn (a line still in use there is simply forgotten by us) */
         i = self->next_slot;
-        Py_ssize_t capacity = n < MIN_CAPACITY ? MIN_CAPACITY : n + n / 4;
+        Py_ssize_t capacity = n < MIN_CAPACITY ? MIN_CAPACITY : n;
         PyObject *fresh = PyBytes_FromStringAndSize(NULL, capacity);
         if (fresh == NULL)
             return NULL;
@@ -148,7 +151,7 @@ Lines_next(Lines *self)
     const char *buf = (const char *)self->view.buf;
     Py_ssize_t len = self->view.len;
     const char *start = buf + self->pos;
-    const char *nl = memchr(start, '\n', (size_t)(len - self->pos));
+    const char *nl = len > self->pos ? memchr(start, '\n', (size_t)(len - self->pos)) : NULL;
     const char *head = PyBytes_AS_STRING(self->head);
     Py_ssize_t nhead = self->head_pending ? PyBytes_GET_SIZE(self->head) : 0;
     if (nl == NULL) { /* the end: what is left is the start of a line the next chunk ends */
@@ -162,8 +165,10 @@ Lines_next(Lines *self)
             rest = PyBytes_FromStringAndSize(NULL, nhead + n);
             if (rest == NULL)
                 return NULL;
-            memcpy(PyBytes_AS_STRING(rest), head, nhead);
-            memcpy(PyBytes_AS_STRING(rest) + nhead, start, n);
+            if (nhead)
+                memcpy(PyBytes_AS_STRING(rest), head, nhead);
+            if (n)
+                memcpy(PyBytes_AS_STRING(rest) + nhead, start, n);
         }
         Py_XSETREF(self->rest, rest);
         self->head_pending = 0;

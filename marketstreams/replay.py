@@ -60,7 +60,7 @@ import orjson
 from .exceptions import ConfigurationError, MalformedFrameError, MarketStreamsError, ReplayError
 from .hooks import Hook, report_error
 from .recording.play import RecordingFeed
-from .sources import Source, discover, iter_line_blocks
+from .sources import Source, discover, iter_line_runs
 
 if TYPE_CHECKING:
     from .recording.reader import RecordingFile
@@ -203,7 +203,11 @@ def _market_start_ms(book: Any) -> int | None:
 
 @dataclass(slots=True)
 class FileResult:
-    """What one source gave: counts, the hooks' per-file results, and its error if it failed."""
+    """What one source gave: counts, the hooks' per-file results, and its error if it failed.
+
+    ``lines``: lines of data read (blank ones not counted); ``markets``: distinct markets the
+    source made a book for (a Betfair file: a market the cache held, a bad line's included);
+    ``updates``: books handed to the hooks; ``skipped``: bad lines skipped."""
 
     source: str
     lines: int = 0
@@ -344,6 +348,8 @@ def _run_job(job: _Job) -> FileResult:
     bad_line = (orjson.JSONDecodeError, MalformedFrameError, AttributeError)
     empty: list[Any] = []
     lineno = blank = updates = 0  # counted in locals: this loop runs once per line
+    seen: set[str] = set()  # markets the cache made a book for (evicted ones included)
+    created = 0  # cache.created when `seen` was last brought up to date
     pacer = _pacer(job.speed)
     decode_first = pacer is not None or flt is not None  # they read the message first
 
@@ -381,7 +387,7 @@ def _run_job(job: _Job) -> FileResult:
     dispatch = bool(calls) or flt is not None
 
     try:
-        for before, block in iter_line_blocks(source):
+        for before, block in iter_line_runs(source):
             for lineno, line in enumerate(block, before + 1):
                 if not line:
                     blank += 1
@@ -392,6 +398,9 @@ def _run_job(job: _Job) -> FileResult:
                     if line.isspace():  # blank lines are not lines of data
                         blank += 1
                         continue
+                    if cache.created != created:  # it made a book before it failed
+                        created = cache.created
+                        seen.update(cache.markets)
                     if job.strict:
                         raise ReplayError(source.name, lineno, _short(exc)) from None
                     result.skipped += 1
@@ -399,6 +408,9 @@ def _run_job(job: _Job) -> FileResult:
                         "%s:%d: skipped a bad line: %s", source.name, lineno, _short(exc)
                     )
                     continue
+                if cache.created != created:  # a new market: its book is among these
+                    created = cache.created
+                    seen.update([book.market_id for book in books])
                 if not dispatch:  # no hook, no filter: nothing to do per book
                     updates += len(books)
                     continue
@@ -419,7 +431,7 @@ def _run_job(job: _Job) -> FileResult:
                         except Exception:
                             report_error(hook, f" on {source.name}")
         result.lines, result.updates = lineno - blank, updates
-        result.markets = cache.created  # markets that reached the cache
+        result.markets = len(seen)
         for hook in hooks:
             hook.stats.offered = hook.stats.calls = result.updates
         result.filtered_markets = excluded

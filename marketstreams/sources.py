@@ -13,7 +13,7 @@ import tarfile
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import IO, Any, Protocol
+from typing import IO, Any, Protocol, cast
 
 from .exceptions import ConfigurationError, ReplayError
 
@@ -23,13 +23,14 @@ __all__ = [
     "decompressed_chunks",
     "discover",
     "iter_line_blocks",
+    "iter_line_runs",
     "iter_lines",
     "open_source",
 ]
 
 CHUNK = 1 << 20
 
-# The compiled line splitter (see _linesplit.c); None: chunks are split with bytes.split.
+# The compiled line splitter of iter_line_runs (see _linesplit.c); None: bytes.split.
 Lines: Any = None
 if os.environ.get("MARKETSTREAMS_PURE_PYTHON", "") in ("", "0"):
     try:
@@ -183,14 +184,23 @@ def iter_lines(source: Source) -> Iterator[tuple[int, bytes]]:
                 yield i, line
 
 
-def iter_line_blocks(source: Source) -> Iterator[tuple[int, Iterable[bytes]]]:
+def iter_line_blocks(source: Source) -> Iterator[tuple[int, list[bytes]]]:
     """The source's lines a block at a time (what one decompressed chunk holds): ``(number of
     lines before the block, lines)``, blank lines included so that positions stay countable.
-    The fast path of :func:`iter_lines`, with the same errors.
+    The block form of :func:`iter_lines`, with the same errors."""
+    return cast("Iterator[tuple[int, list[bytes]]]", _blocks(source, lazy=False))
 
-    A block is an iterable to go through before asking for the next one. With the compiled
-    splitter (:mod:`marketstreams._linesplit`) it makes each line as it is reached and may write a
-    later line into a bytes object nobody holds any more; without it a block is a list."""
+
+def iter_line_runs(source: Source) -> Iterator[tuple[int, Iterable[bytes]]]:
+    """:func:`iter_line_blocks` for loops that drop each line before taking the next, as the
+    replay loop does: a block is a one-shot iterable, to go through before asking for the next
+    one. With the compiled splitter (:mod:`marketstreams._linesplit`) each line is made as it is
+    reached, and a later line may be written into a bytes object nobody holds any more (one that
+    is kept is never touched again, but may hold a larger buffer than its length)."""
+    return _blocks(source, lazy=Lines is not None)
+
+
+def _blocks(source: Source, *, lazy: bool) -> Iterator[tuple[int, Iterable[bytes]]]:
     lineno = 0
     try:
         fileobj, tar = open_source(source)
@@ -199,7 +209,7 @@ def iter_line_blocks(source: Source) -> Iterator[tuple[int, Iterable[bytes]]]:
     try:
         rest = b""
         for chunk in decompressed_chunks(fileobj, source.basename):
-            if Lines is not None:
+            if lazy:
                 block = Lines(rest, chunk)
                 yield lineno, block
                 for _ in block:  # what the caller left (it normally reads them all)

@@ -245,3 +245,39 @@ def test_concatenated_compressed_streams_are_read_whole(tmp_path: Path) -> None:
         (tmp_path / name).write_bytes(data)
         lines = [line for _, line in iter_lines(Source(str(tmp_path / name)))]
         assert lines == [b'{"a":1}', b'{"b":2}', b'{"c":3}'], name
+
+
+def test_markets_counts_each_market_once(tmp_path: Path) -> None:
+    """``markets``: distinct markets the cache made a book for: one made by a line that then
+    failed counts, one evicted (closed for over 10 minutes) and seen again counts once."""
+    messages = [
+        {"op": "mcm", "pt": 1000, "mc": [{"id": "1.1", "rc": 5}]},  # makes 1.1, then fails
+        {
+            "op": "mcm",
+            "pt": 1000,
+            "mc": [
+                {
+                    "id": "1.2",
+                    "img": True,
+                    "marketDefinition": {
+                        "status": "CLOSED",
+                        "runners": [{"id": 1, "status": "WINNER"}],
+                    },
+                }
+            ],
+        },
+        {"op": "mcm", "pt": 701_000, "mc": [{"id": "1.3", "rc": [{"id": 1, "atb": [[2, 1]]}]}]},
+        {"op": "mcm", "pt": 701_001, "mc": [{"id": "1.2", "rc": [{"id": 1, "atb": [[2, 1]]}]}]},
+    ]
+    path = tmp_path / "markets"
+    path.write_bytes(b"\n".join(orjson.dumps(m) for m in messages) + b"\n")
+    statuses: list[Any] = []
+
+    def hook(book: Any, trades: list[Any]) -> None:
+        if book.market_id == "1.2":
+            statuses.append(book.status)
+
+    for hooks in ([], [hook]):
+        got = replay(path, hooks=hooks).files[0]
+        assert (got.lines, got.markets, got.updates, got.skipped) == (4, 3, 3, 1)
+    assert statuses[0] == "CLOSED" and statuses[1] != "CLOSED"  # 1.2 was evicted in between

@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import gzip
 import os
+import sys
+import tracemalloc
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from marketstreams import sources
-from marketstreams.sources import Source, iter_line_blocks
+from marketstreams.sources import Source, iter_line_blocks, iter_line_runs, iter_lines
 
 try:
     from marketstreams import _linesplit
@@ -121,7 +124,7 @@ def test_lines_refuses_what_is_not_bytes() -> None:
 
 
 @pytest.mark.parametrize("compressed", [False, True])
-def test_line_blocks_same_with_and_without_the_compiled_splitter(
+def test_line_runs_same_with_and_without_the_compiled_splitter(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, compressed: bool
 ) -> None:
     lines = [b'{"op":"mcm","pt":%d}' % i + b" " * (i % 977) for i in range(4000)]
@@ -132,15 +135,35 @@ def test_line_blocks_same_with_and_without_the_compiled_splitter(
     path = tmp_path / ("f.gz" if compressed else "f")
     path.write_bytes(gzip.compress(data) if compressed else data)
 
-    def read() -> list[tuple[int, bytes]]:
+    def read(blocks: Any) -> list[tuple[int, bytes]]:
         out = []
-        for before, block in iter_line_blocks(Source(str(path))):
+        for before, block in blocks:
             out.extend((n, own(line)) for n, line in enumerate(block, before + 1))
         return out
 
-    got = read()
+    runs = read(iter_line_runs(Source(str(path))))
+    blocks = read(iter_line_blocks(Source(str(path))))
     monkeypatch.setattr(sources, "Lines", None)
-    pure = read()
-    assert got == pure
-    assert [line for _, line in got] == data.split(b"\n")
-    assert [n for n, _ in got] == list(range(1, len(lines) + 2))
+    pure_runs = read(iter_line_runs(Source(str(path))))
+    assert runs == blocks == pure_runs
+    assert [line for _, line in runs] == data.split(b"\n")
+    assert [n for n, _ in runs] == list(range(1, len(lines) + 2))
+
+
+def test_public_blocks_and_lines_are_plain(tmp_path: Path) -> None:
+    """iter_line_blocks hands out lists that outlive the next block, and iter_lines lines of
+    their own size: the reusing splitter is for the replay loop only."""
+    path = tmp_path / "f"
+    path.write_bytes(b"y" * 2_000_000 + b"\n" + b"".join(b"%d\n" % i for i in range(20_000)))
+    blocks = list(iter_line_blocks(Source(str(path))))
+    assert all(isinstance(block, list) for _, block in blocks)
+    assert sum(len(block) for _, block in blocks) == 20_001
+    tracemalloc.start()
+    try:
+        kept = [line for _, line in iter_lines(Source(str(path)))]
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(kept) == 20_001 and kept[-1] == b"19999"
+    # what the lines need (plus the list): not 20,000 buffers of the long line's size
+    assert held < 2 * (sum(sys.getsizeof(line) for line in kept) + sys.getsizeof(kept))
