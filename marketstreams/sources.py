@@ -29,6 +29,10 @@ __all__ = [
 ]
 
 CHUNK = 1 << 20
+# A line found to grow past this over several reads is refused (ReplayError naming the file and
+# line): no stream message comes near it, and a file without newlines would otherwise be read
+# whole into one "line".
+MAX_LINE = 64 << 20
 
 # The compiled line splitter of iter_line_runs (see _linesplit.c); None: bytes.split.
 Lines: Any = None
@@ -208,7 +212,23 @@ def _blocks(source: Source, *, lazy: bool) -> Iterator[tuple[int, Iterable[bytes
         raise ReplayError(source.name, None, f"cannot open ({exc})") from exc
     try:
         rest = b""
+        pieces: list[bytes] = []  # a line longer than a read, until its end comes
+        held = 0
         for chunk in decompressed_chunks(fileobj, source.basename):
+            if b"\n" not in chunk:  # the middle of a long line: kept, joined once at its end
+                pieces.append(chunk)
+                held += len(chunk)
+                if len(rest) + held > MAX_LINE:
+                    raise ReplayError(
+                        source.name,
+                        lineno + 1,
+                        f"a line longer than {MAX_LINE >> 20} MiB: not a line-delimited stream"
+                        " file?",
+                    )
+                continue
+            if pieces:
+                rest = b"".join([rest, *pieces])
+                pieces, held = [], 0
             if lazy:
                 block = Lines(rest, chunk)
                 yield lineno, block
@@ -224,6 +244,8 @@ def _blocks(source: Source, *, lazy: bool) -> Iterator[tuple[int, Iterable[bytes
             if lines:
                 yield lineno, lines
                 lineno += len(lines)
+        if pieces:
+            rest = b"".join([rest, *pieces])
         if rest:
             yield lineno, [rest]
             lineno += 1

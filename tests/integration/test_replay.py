@@ -5,6 +5,7 @@ from __future__ import annotations
 import bz2
 import gzip
 import hashlib
+import random
 import shutil
 import tarfile
 from pathlib import Path
@@ -281,3 +282,30 @@ def test_markets_counts_each_market_once(tmp_path: Path) -> None:
         got = replay(path, hooks=hooks).files[0]
         assert (got.lines, got.markets, got.updates, got.skipped) == (4, 3, 3, 1)
     assert statuses[0] == "CLOSED" and statuses[1] != "CLOSED"  # 1.2 was evicted in between
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_a_line_over_the_limit_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, compressed: bool
+) -> None:
+    """A "line" past sources.MAX_LINE (a file that is not line-delimited) fails its file with
+    the file and line named, instead of reading the whole file into one line."""
+    from marketstreams import sources
+
+    monkeypatch.setattr(sources, "MAX_LINE", 3 << 20)
+    ok = b'{"op":"mcm","pt":1,"mc":[]}'
+    long = random.Random(0).randbytes(5 << 19).hex().encode()  # 5 MiB, barely compressible
+    data = ok + b"\n" + long + b"\n" + ok + b"\n"
+    path = tmp_path / ("long.gz" if compressed else "long")
+    path.write_bytes(gzip.compress(data) if compressed else data)
+    good = tmp_path / "good"
+    good.write_bytes(ok + b"\n")
+    result = replay([path, good])
+    failed = next(f for f in result.files if f.source == str(path))
+    assert failed.error is not None and "longer than 3 MiB" in failed.error
+    assert failed.error_line == 2
+    assert next(f for f in result.files if f.source == str(good)).error is None
+    with pytest.raises(ReplayError, match="longer than 3 MiB"):
+        list(iter_lines(Source(str(path))))
+    monkeypatch.setattr(sources, "MAX_LINE", 6 << 20)  # under the limit: read whole
+    assert [len(line) for _, line in iter_lines(Source(str(path)))] == [len(ok), 5 << 20, len(ok)]
