@@ -33,6 +33,7 @@ CHUNK = 1 << 20
 # line): no stream message comes near it, and a file without newlines would otherwise be read
 # whole into one "line".
 MAX_LINE = 64 << 20
+OUT_STEP = 4 << 20  # the most decompressed data one piece holds
 
 # The compiled line splitter of iter_line_runs (see _linesplit.c); None: bytes.split.
 Lines: Any = None
@@ -144,20 +145,46 @@ def decompressed_chunks(
         while raw:
             if ended:  # a further stream follows (concatenated .gz / .bz2)
                 dec, ended = factory(), False
-            try:
-                out = dec.decompress(raw)
-            except (OSError, EOFError, ValueError, zlib.error) as exc:
-                raise BrokenStream(f"corrupt compressed data ({exc})") from exc
-            except Exception as exc:  # zstandard.ZstdError and friends
-                raise BrokenStream(f"corrupt compressed data ({exc})") from exc
-            if out:
-                yield out
+            pieces = _pieces(dec, raw)
+            while True:
+                try:
+                    out = next(pieces, None)
+                except (OSError, EOFError, ValueError, zlib.error) as exc:
+                    raise BrokenStream(f"corrupt compressed data ({exc})") from exc
+                except Exception as exc:  # zstandard.ZstdError and friends
+                    raise BrokenStream(f"corrupt compressed data ({exc})") from exc
+                if out is None:
+                    break
+                if out:
+                    yield out
             raw = b""
             if getattr(dec, "eof", False):
                 ended = True
                 raw = getattr(dec, "unused_data", b"") if multi else b""
     if not ended and getattr(dec, "eof", True) is False and not allow_truncated:
         raise BrokenStream("the compressed file ends early (truncated)")
+
+
+_ZLIB_DECOMPRESS = type(zlib.decompressobj())
+
+
+def _pieces(dec: Any, raw: bytes) -> Iterator[bytes]:
+    """What ``dec`` makes of ``raw``, at most OUT_STEP bytes at a time: a small compressed read
+    can hold a great deal (a compression bomb must not land in memory at once). zstandard's
+    decompressors take no limit and give it all."""
+    if isinstance(dec, bz2.BZ2Decompressor):
+        yield dec.decompress(raw, OUT_STEP)
+        while not dec.eof and not dec.needs_input:
+            yield dec.decompress(b"", OUT_STEP)
+    elif isinstance(dec, _ZLIB_DECOMPRESS):
+        out = dec.decompress(raw, OUT_STEP)
+        yield out
+        # (a full piece may leave output inside zlib even when it took all the input)
+        while not dec.eof and (dec.unconsumed_tail or len(out) == OUT_STEP):
+            out = dec.decompress(dec.unconsumed_tail, OUT_STEP)
+            yield out
+    else:
+        yield dec.decompress(raw)
 
 
 class BrokenStream(Exception):

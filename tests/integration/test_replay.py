@@ -5,6 +5,7 @@ from __future__ import annotations
 import bz2
 import gzip
 import hashlib
+import io
 import random
 import shutil
 import tarfile
@@ -15,7 +16,8 @@ import orjson
 import pytest
 
 from marketstreams import ReplayError, ReplayFilter, replay
-from marketstreams.sources import Source, discover, iter_lines
+from marketstreams.sources import CHUNK as CHUNK_OF_READS
+from marketstreams.sources import BrokenStream, Source, discover, iter_lines
 from tests.conftest import shared_data
 
 
@@ -309,3 +311,30 @@ def test_a_line_over_the_limit_is_a_clear_error(
         list(iter_lines(Source(str(path))))
     monkeypatch.setattr(sources, "MAX_LINE", 6 << 20)  # under the limit: read whole
     assert [len(line) for _, line in iter_lines(Source(str(path)))] == [len(ok), 5 << 20, len(ok)]
+
+
+@pytest.mark.parametrize("suffix", [".gz", ".bz2"])
+def test_decompressed_pieces_are_bounded(suffix: str) -> None:
+    """A small read that decompresses to a great deal (30 MB from a few KB here) comes out in
+    pieces of at most sources.OUT_STEP bytes, whole and in order, concatenated streams too."""
+    from marketstreams.sources import OUT_STEP, decompressed_chunks
+
+    data = (b"0" * 999 + b"\n") * 30_000
+    pack = gzip.compress if suffix == ".gz" else bz2.compress
+    packed = pack(data) + pack(b"tail\n")  # two streams, one after the other
+    assert len(packed) < CHUNK_OF_READS
+    pieces = list(decompressed_chunks(io.BytesIO(packed), "x" + suffix))
+    assert max(len(p) for p in pieces) <= OUT_STEP and len(pieces) > len(data) // OUT_STEP
+    assert b"".join(pieces) == data + b"tail\n"
+    with pytest.raises(BrokenStream, match="truncated"):
+        list(decompressed_chunks(io.BytesIO(pack(data)[:-20]), "x" + suffix))
+
+
+def test_a_compressed_line_bomb_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from marketstreams import sources
+
+    monkeypatch.setattr(sources, "MAX_LINE", 3 << 20)
+    path = tmp_path / "bomb.gz"
+    path.write_bytes(gzip.compress(b"x" * (40 << 20)))  # 40 MiB, no newline, ~40 KB packed
+    got = replay(path).files[0]
+    assert got.error is not None and "longer than 3 MiB" in got.error and got.error_line == 1
