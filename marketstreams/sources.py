@@ -42,6 +42,7 @@ if os.environ.get("MARKETSTREAMS_PURE_PYTHON", "") in ("", "0"):
         from ._linesplit import Lines
     except ImportError:
         pass
+
 _TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
 _SKIP_NAMES = {".DS_Store"}
 
