@@ -646,13 +646,12 @@ def _preload(jobs: Sequence[_Job | _RecordingJob]) -> None:
     process (on Linux) and inherit it, instead of each importing it again (~0.15 s a worker)."""
     import importlib
 
-    modules = (
-        {"marketstreams.venues.betfair.cache"} if any(isinstance(j, _Job) for j in jobs) else set()
-    )
+    modules = set()
     for job in jobs:
-        venue = job.files[0].header.venue if isinstance(job, _RecordingJob) else None
-        if venue in ("betfair", "bitmex", "luno"):  # (any other: the job reports it)
-            modules.add(f"marketstreams.venues.{venue}.feed")
+        if isinstance(job, _Job):
+            modules.add("marketstreams.venues.betfair.cache")
+        elif job.files[0].header.venue in ("betfair", "bitmex", "luno"):  # (else: the job says)
+            modules.add(f"marketstreams.venues.{job.files[0].header.venue}.feed")
     for name in sorted(modules):
         importlib.import_module(name)
 

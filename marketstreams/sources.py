@@ -146,18 +146,14 @@ def decompressed_chunks(
         while raw:
             if ended:  # a further stream follows (concatenated .gz / .bz2)
                 dec, ended = factory(), False
-            pieces = _pieces(dec, raw)
-            while True:
-                try:
-                    out = next(pieces, None)
-                except (OSError, EOFError, ValueError, zlib.error) as exc:
-                    raise BrokenStream(f"corrupt compressed data ({exc})") from exc
-                except Exception as exc:  # zstandard.ZstdError and friends
-                    raise BrokenStream(f"corrupt compressed data ({exc})") from exc
-                if out is None:
-                    break
-                if out:
-                    yield out
+            try:  # (only the decompressor raises here: nothing is thrown in at the yield)
+                for out in _pieces(dec, raw):
+                    if out:
+                        yield out
+            except (OSError, EOFError, ValueError, zlib.error) as exc:
+                raise BrokenStream(f"corrupt compressed data ({exc})") from exc
+            except Exception as exc:  # zstandard.ZstdError and friends
+                raise BrokenStream(f"corrupt compressed data ({exc})") from exc
             raw = b""
             if getattr(dec, "eof", False):
                 ended = True

@@ -141,7 +141,11 @@ def _betfair(spec: VenueSpec) -> list[Feed]:
     _no_more(spec.venue, opts)
     if not spec.markets and not filters:
         raise ConfigurationError("betfair needs market ids or a filter (event_type_ids, ...)")
-    context = ssl.create_default_context(cafile=_plain(ca_file)) if ca_file else None
+
+    def trusting_ca() -> ssl.SSLContext | None:
+        # one per use: the login loads its client certificate into its own
+        return ssl.create_default_context(cafile=_plain(ca_file)) if ca_file else None
+
     session = session_for(
         app_key,
         session_token=token,
@@ -150,12 +154,12 @@ def _betfair(spec: VenueSpec) -> list[Feed]:
         cert_file=cert_file,
         key_file=key_file,
         identity_url=identity_url,
-        ssl_context=ssl.create_default_context(cafile=_plain(ca_file)) if ca_file else None,
+        ssl_context=trusting_ca(),
     )
     market_filter = betfair.MarketFilter(market_ids=list(spec.markets) or None, **filters)
     subscription = betfair.MarketSubscription(market_filter, data, conflate_ms=conflate_ms)
     feed: Feed = BetfairFeed(
-        app_key, session, [subscription], host=host, port=port, ssl_context=context
+        app_key, session, [subscription], host=host, port=port, ssl_context=trusting_ca()
     )
     return [feed]
 
