@@ -142,11 +142,25 @@ async def test_viewer_lists_every_venue_follows_clicks_and_survives_a_restart(
         assert page.url.endswith("#" + market.replace(":", "%3A"))
         await page.screenshot(path=str(tmp_path / "viewer-betfair.png"))
 
-        # The proxy dies: the page says so and keeps trying.
+        # The header's rate is the venues' rates added up (read in one go: they move every second).
+        await page.wait_for_function(
+            "() => [...document.querySelectorAll('[data-venue] header')]"
+            ".some(h => Number(h.dataset.rate) > 0)"
+        )
+        header, venues = await page.evaluate(
+            "() => [Number(document.querySelector('[data-testid=rate]').dataset.rate),"
+            " [...document.querySelectorAll('[data-venue] header')].map(h => Number(h.dataset.rate))]"
+        )
+        assert len(venues) == len(VENUES) and header == pytest.approx(sum(venues)) and header > 0
+        assert (await page.inner_text('[data-testid="book-state"]')).lower() == "live"
+
+        # The proxy dies: the page says so, the book is no longer called live, and it keeps trying.
         port = demo.port
         await demo.kill()
         await page.wait_for_selector('[data-testid="disconnected"]')
         await page.wait_for_selector('[data-testid="connection"].waiting')
+        assert (await page.inner_text('[data-testid="book-state"]')).lower() == "offline"
+        assert await page.locator(".badge.good").count() == 0
         await page.screenshot(path=str(tmp_path / "viewer-disconnected.png"))
 
         # It comes back on the same port: the page reconnects and resubscribes by itself.

@@ -283,12 +283,19 @@
 
   // -- components --------------------------------------------------------------------------
 
+  // A book is "live" only while the page hears the proxy: with the proxy unreachable its figures
+  // are frozen, whatever the last message said.
   const StateBadge = {
     props: ["valid", "stale", "reason"],
+    setup() {
+      return { state };
+    },
     template: `
-      <span v-if="!valid" class="badge bad" :title="reason || ''">out of sync</span>
-      <span v-else-if="stale" class="badge warn">stale</span>
-      <span v-else class="badge good">live</span>`,
+      <span v-if="state.conn !== 'open'" class="badge warn offline" data-testid="book-state"
+            title="no connection to the proxy: the figures are frozen">offline</span>
+      <span v-else-if="!valid" class="badge bad" data-testid="book-state" :title="reason || ''">out of sync</span>
+      <span v-else-if="stale" class="badge warn" data-testid="book-state">stale</span>
+      <span v-else class="badge good" data-testid="book-state">live</span>`,
   };
 
   const Sidebar = {
@@ -309,7 +316,7 @@
           .sort()
           .map((v) => ({ venue: v, state: props.venues[v] || {}, books: out[v] }));
       });
-      return { groups };
+      return { groups, state };
     },
     template: `
       <aside class="sidebar">
@@ -317,8 +324,8 @@
                :value="filter" @input="$emit('update:filter', $event.target.value)">
         <div class="venues">
           <section v-for="g in groups" :key="g.venue" class="venue" :data-venue="g.venue">
-            <header>
-              <span class="dot" :class="g.state.state || 'unknown'"></span>
+            <header :data-rate="g.state.updates_per_second || 0">
+              <span class="dot" :class="state.conn !== 'open' ? 'unknown' : g.state.state || 'unknown'"></span>
               <span class="venue-name">{{ g.venue }}</span>
               <span class="venue-meta">
                 <template v-if="g.state.feeds">{{ g.state.connected }}/{{ g.state.feeds }} up</template>
@@ -332,8 +339,8 @@
               <span class="book-market">{{ b.market }}</span>
               <span class="book-name" v-if="b.name">{{ b.name }}</span>
               <span class="book-state">
-                <span class="dot small" :class="!b.valid ? 'disconnected' : b.stale ? 'partial' : 'connected'"
-                      :title="!b.valid ? 'out of sync' : b.stale ? 'stale' : 'live'"></span>
+                <span class="dot small" :class="state.conn !== 'open' ? 'unknown' : !b.valid ? 'disconnected' : b.stale ? 'partial' : 'connected'"
+                      :title="state.conn !== 'open' ? 'offline' : !b.valid ? 'out of sync' : b.stale ? 'stale' : 'live'"></span>
               </span>
             </button>
             <div v-if="!g.books.length" class="empty small">no books yet</div>
@@ -582,10 +589,15 @@
         const v = s && state.venues[s.venue];
         return v && v.state === "disconnected" ? v : null;
       });
+      // The header's rate is the venues' rates added up, so it agrees with the sidebar's figures.
+      const venueRate = computed(() =>
+        Object.values(state.venues).reduce((sum, v) => sum + (v.updates_per_second || 0), 0)
+      );
       return {
         state,
         select,
         selectedSummary,
+        venueRate,
         venueDown,
         setRunner: (id) => (state.runner = id),
         setFilter: (text) => (state.filter = text),
@@ -597,7 +609,8 @@
           <div class="brand"><span class="logo"></span>marketstreams <span class="muted">viewer</span></div>
           <div class="conn" data-testid="connection" :class="state.conn">
             <span class="dot" :class="state.conn === 'open' ? 'connected' : state.conn === 'connecting' ? 'partial' : 'disconnected'"></span>
-            <template v-if="state.conn === 'open'">Connected · {{ Math.round(state.rate) }} msg/s</template>
+            <template v-if="state.conn === 'open'"><span data-testid="rate" :data-rate="venueRate"
+              :title="Math.round(state.rate) + ' messages/s reach this page'">Connected · {{ Math.round(venueRate) }} updates/s</span></template>
             <template v-else-if="state.conn === 'connecting'">{{ state.everConnected ? 'Reconnecting…' : 'Connecting…' }}</template>
             <template v-else>Proxy unreachable{{ state.closeReason ? ' (' + state.closeReason + ')' : '' }} · retrying in {{ state.retryIn }} s</template>
           </div>
