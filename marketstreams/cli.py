@@ -10,13 +10,14 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
+from .venues import registry
+
 if TYPE_CHECKING:
     from .feed import Feed
     from .proxy.config import ProxyConfig
 
 __all__ = ["main"]
 
-MOCK_VENUES = ("betfair", "bitmex", "luno")
 DEFAULT_PORT = 8765
 
 
@@ -69,7 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     mock = sub.add_parser("mock", help="run a mock venue server until interrupted")
-    mock.add_argument("venue", choices=MOCK_VENUES, help="which venue to serve")
+    mock.add_argument("venue", choices=registry.names(), help="which venue to serve")
     mock.add_argument("args", nargs=argparse.REMAINDER, help="the mock server's own options")
 
     # record / replay parse their own options (marketstreams.recording.cli, marketstreams.replay)
@@ -181,8 +182,11 @@ def main(argv: list[str] | None = None) -> int:
 
             return replay_main([args.first, *args.args])
         if args.command == "mock":
-            module = importlib.import_module(f"mock_servers.{args.venue}")
-            return int(module.main(args.args))
+            mock = registry.get(args.venue).mock
+            if mock is None:
+                print(f"marketstreams mock: {args.venue} has no mock server", file=sys.stderr)
+                return 2
+            return int(importlib.import_module(mock).main(args.args))
     except KeyboardInterrupt:
         return 130
     return 2

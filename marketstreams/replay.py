@@ -61,6 +61,8 @@ from .exceptions import ConfigurationError, MalformedFrameError, MarketStreamsEr
 from .hooks import Hook, report_error
 from .recording.play import RecordingFeed
 from .sources import Source, discover, iter_line_runs
+from .venues import registry
+from .venues.registry import HistoricalCache
 
 if TYPE_CHECKING:
     from .recording.reader import RecordingFile
@@ -325,8 +327,6 @@ def _run_any(job: _Job | _RecordingJob) -> FileResult:
 
 def _run_job(job: _Job) -> FileResult:
     """Replay one source (runs in a worker process, on a cluster node, or in-process)."""
-    from .venues.betfair.cache import MarketCache
-
     source = job.source
     result = FileResult(source.name, bytes=source.size)
     hooks_in = [
@@ -339,7 +339,7 @@ def _run_job(job: _Job) -> FileResult:
     loop: asyncio.AbstractEventLoop | None = None
     if any(h.is_async for h in hooks):
         loop = asyncio.new_event_loop()
-    cache = MarketCache()
+    cache = _historical_cache()
     apply = cache.apply
     decided: dict[str, bool] = {}  # market id -> passes the market filter
     excluded = 0
@@ -450,6 +450,14 @@ def _run_job(job: _Job) -> FileResult:
             loop.close()
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _historical_cache() -> HistoricalCache:
+    """The cache that reads historical files (Betfair's: the only venue that publishes them)."""
+    make = registry.get("betfair").historical
+    if make is None:  # pragma: no cover - the registry's Betfair entry has one
+        raise ConfigurationError("no venue reads historical files")
+    return make()
 
 
 def _pacer(speed: float | None) -> Any:
@@ -644,16 +652,14 @@ def _jobs(
 def _preload(jobs: Sequence[_Job | _RecordingJob]) -> None:
     """Import what the jobs run on before the pool starts: its workers are forked from this
     process (on Linux) and inherit it, instead of each importing it again (~0.15 s a worker)."""
-    import importlib
-
-    modules = set()
+    venues = set()
     for job in jobs:
         if isinstance(job, _Job):
-            modules.add("marketstreams.venues.betfair.cache")
-        elif job.files[0].header.venue in ("betfair", "bitmex", "luno"):  # (else: the job says)
-            modules.add(f"marketstreams.venues.{job.files[0].header.venue}.feed")
-    for name in sorted(modules):
-        importlib.import_module(name)
+            venues.add("betfair")  # its historical files
+        elif job.files[0].header.venue in registry.names():  # (else: the job says)
+            venues.add(job.files[0].header.venue)
+    for name in sorted(venues):
+        registry.get(name)  # imports its feed (and cache)
 
 
 def _job_size(job: _Job | _RecordingJob) -> int:

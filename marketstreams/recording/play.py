@@ -15,12 +15,13 @@ import heapq
 import os
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator
-from typing import Protocol
 
 from ..exceptions import ConfigurationError
 from ..feed import FeedStats
 from ..models import Update
 from ..sources import Source, discover
+from ..venues import registry
+from ..venues.registry import Replayable
 from .format import Header, Record
 from .reader import RecordingFile, channel_records, group_channels, peek_header
 
@@ -35,31 +36,13 @@ __all__ = [
 ]
 
 
-class Replayable(Protocol):
-    """What a venue feed offers to replay its own recordings."""
-
-    venue: str
-    stats: FeedStats
-
-    def replay_record(self, record: Record) -> list[Update]: ...
-
-
 def feed_for(header: Header) -> Replayable:
     """A feed of the header's venue, ready to replay that channel (never connects)."""
-    venue = header.venue
-    if venue == "luno":
-        from ..venues.luno.feed import Feed as LunoFeed
-
-        return LunoFeed.from_recording(header)
-    if venue == "bitmex":
-        from ..venues.bitmex.feed import Feed as BitmexFeed
-
-        return BitmexFeed.from_recording(header)
-    if venue == "betfair":
-        from ..venues.betfair.feed import Feed as BetfairFeed
-
-        return BetfairFeed.from_recording(header)
-    raise ConfigurationError(f"no replay for recordings of venue {venue!r}")
+    try:
+        spec = registry.get(header.venue)
+    except ConfigurationError:
+        raise ConfigurationError(f"no replay for recordings of venue {header.venue!r}") from None
+    return spec.from_recording(header)
 
 
 def find_recordings(sources: Iterable[Source]) -> tuple[list[list[RecordingFile]], list[Source]]:
