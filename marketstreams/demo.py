@@ -20,7 +20,7 @@ from collections import Counter
 from typing import Any, TextIO
 
 from .feed import Feed
-from .models import Trade
+from .models import Trade, describe
 from .updater import Updater
 from .venues import registry
 from .venues.registry import VenueSpec
@@ -85,12 +85,12 @@ class _Summary:
 
 
 def _quote(book: Any) -> str:
-    if hasattr(book, "best_bid"):
-        bid, ask = book.best_bid(), book.best_ask()
-        return f"bid {_fmt(bid):>24}  ask {_fmt(ask):>24}  seq {book.sequence}"
-    runners = getattr(book, "runners", [])
-    status = getattr(book, "status", None)
-    return f"{status or '-'}  {len(runners)} runners"
+    view = describe(book, 1)
+    if view["kind"] == "orderbook":
+        bid, ask = (view[side][0] if view[side] else None for side in ("bids", "asks"))
+        return f"bid {_fmt(bid):>24}  ask {_fmt(ask):>24}  seq {view['sequence']}"
+    runners = view.get("runners", [])
+    return f"{view['status'] or '-'}  {len(runners)} runners"
 
 
 def _fmt(level: Any) -> str:
