@@ -73,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     mock.add_argument("venue", choices=registry.names(), help="which venue to serve")
     mock.add_argument("args", nargs=argparse.REMAINDER, help="the mock server's own options")
 
-    # record / replay parse their own options (marketstreams.recording.cli, marketstreams.replay)
+    # record / replay parse their own options (recording/cli.py, replay/cli.py)
     record = sub.add_parser("record", help="record venues' traffic to compressed files")
     record.add_argument("first", metavar="VENUE", help="luno or bitmex (then: --help)")
     record.add_argument("args", nargs=argparse.REMAINDER, help="markets, --out DIR, ...")
@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
 
             return record_main([args.first, *args.args])
         if args.command == "replay":
-            from .replay import main as replay_main
+            from .replay.cli import main as replay_main
 
             return replay_main([args.first, *args.args])
         if args.command == "mock":
