@@ -21,7 +21,7 @@ from .exceptions import (
 )
 from .feed import Feed, FeedStats
 from .hooks import Hook, HookStats
-from .models import Book, Trade, Update
+from .models import Book, Trade, Update, describe
 from .replay import FileResult, ReplayFilter, ReplayResult, merge_results, replay
 from .secret import Secret
 from .transport.backoff import Backoff
@@ -56,6 +56,7 @@ __all__ = [
     "Updater",
     "VenueError",
     "__version__",
+    "describe",
     "merge_results",
     "replay",
 ]

@@ -12,10 +12,12 @@ BitMEX's contract sizes (replace-only, so no arithmetic drift is possible).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from sortedcontainers import SortedDict
+
+from .models import BookKind
 
 __all__ = ["Level", "OrderBook", "Side"]
 
@@ -46,6 +48,8 @@ class OrderBook:
         "timestamp",
         "venue",
     )
+
+    kind: ClassVar[BookKind] = "orderbook"
 
     def __init__(self, venue: str, market: str) -> None:
         self.venue = venue

@@ -10,13 +10,14 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
+from .venues import registry
+
 if TYPE_CHECKING:
     from .feed import Feed
     from .proxy.config import ProxyConfig
 
 __all__ = ["main"]
 
-MOCK_VENUES = ("betfair", "bitmex", "luno")
 DEFAULT_PORT = 8765
 
 
@@ -69,10 +70,10 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     mock = sub.add_parser("mock", help="run a mock venue server until interrupted")
-    mock.add_argument("venue", choices=MOCK_VENUES, help="which venue to serve")
+    mock.add_argument("venue", choices=registry.names(), help="which venue to serve")
     mock.add_argument("args", nargs=argparse.REMAINDER, help="the mock server's own options")
 
-    # record / replay parse their own options (marketstreams.recording.cli, marketstreams.replay)
+    # record / replay parse their own options (recording/cli.py, replay/cli.py)
     record = sub.add_parser("record", help="record venues' traffic to compressed files")
     record.add_argument("first", metavar="VENUE", help="luno or bitmex (then: --help)")
     record.add_argument("args", nargs=argparse.REMAINDER, help="markets, --out DIR, ...")
@@ -177,12 +178,15 @@ def main(argv: list[str] | None = None) -> int:
 
             return record_main([args.first, *args.args])
         if args.command == "replay":
-            from .replay import main as replay_main
+            from .replay.cli import main as replay_main
 
             return replay_main([args.first, *args.args])
         if args.command == "mock":
-            module = importlib.import_module(f"mock_servers.{args.venue}")
-            return int(module.main(args.args))
+            mock = registry.get(args.venue).mock
+            if mock is None:
+                print(f"marketstreams mock: {args.venue} has no mock server", file=sys.stderr)
+                return 2
+            return int(importlib.import_module(mock).main(args.args))
     except KeyboardInterrupt:
         return 130
     return 2

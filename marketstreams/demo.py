@@ -1,10 +1,10 @@
 """The credential-free demo: built-in mock venues, the real network code, the proxy and viewer.
 
-Every venue in :data:`DEMO_VENUES` whose mock server and feed are present in this build is
-started: its mock server in-process on a free port, its real feed connecting to it through real
+Every registered venue (:mod:`marketstreams.venues.registry`) whose demo can run in this build
+is started: its mock server in-process on a free port, its real feed connecting to it through real
 sockets. The books go through one :class:`~marketstreams.Updater` to the proxy, which serves the
-viewer on http://127.0.0.1:8765 (``port`` to change), and to a terminal summary. Adding a venue
-to the demo is one :class:`DemoVenue` entry.
+viewer on http://127.0.0.1:8765 (``port`` to change), and to a terminal summary. A venue's demo
+is the ``demo`` of its spec.
 """
 
 from __future__ import annotations
@@ -12,25 +12,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import importlib.util
 import logging
 import sys
 import time
 import webbrowser
 from collections import Counter
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any, TextIO
 
 from .feed import Feed
-from .models import Trade
-from .transport.backoff import Backoff
+from .models import Trade, describe
 from .updater import Updater
+from .venues import registry
+from .venues.registry import VenueSpec
 
 __all__ = [
     "DEFAULT_PORT",
-    "DEMO_VENUES",
-    "DemoVenue",
     "available_venues",
     "launch_browser",
     "run_demo",
@@ -41,85 +37,10 @@ logger = logging.getLogger("marketstreams.demo")
 DEFAULT_PORT = 8765
 
 
-@dataclass(frozen=True)
-class DemoVenue:
-    """One venue of the demo: the modules it needs, and how to start its mock server(s) (on
-    ``stack``, so they stop with the demo) and return the feeds that connect to them."""
-
-    name: str
-    requires: tuple[str, ...]
-    start: Callable[[contextlib.AsyncExitStack], Awaitable[list[Feed]]]
-
-    @property
-    def available(self) -> bool:
-        for module in self.requires:
-            try:
-                if importlib.util.find_spec(module) is None:
-                    return False
-            except ImportError:
-                return False
-        return True
-
-
-def _quick_backoff() -> Backoff:
-    return Backoff(initial=0.2, maximum=2.0)
-
-
-async def _luno(stack: contextlib.AsyncExitStack) -> list[Feed]:
-    from mock_servers.luno import LunoMockServer
-
-    from .venues import luno
-
-    pairs = ("XBTZAR", "ETHZAR")
-    server = await stack.enter_async_context(LunoMockServer(pairs=pairs, seed=7, rate=40.0))
-    return [luno.Feed(pair, url=server.url, backoff=_quick_backoff()) for pair in pairs]
-
-
-async def _bitmex(stack: contextlib.AsyncExitStack) -> list[Feed]:
-    from mock_servers.bitmex import MockBitmexServer
-
-    from .venues.bitmex.feed import Feed as BitmexFeed
-
-    symbols = ("XBTUSD", "ETHUSD", "SOLUSDT")
-    server = await stack.enter_async_context(MockBitmexServer(symbols, interval=0.05, seed=7))
-    topics = [f"orderBookL2_25:{s}" for s in symbols] + [f"trade:{s}" for s in symbols]
-    feed: Feed = BitmexFeed(topics, url=server.url, backoff=_quick_backoff())
-    return [feed]
-
-
-async def _betfair(stack: contextlib.AsyncExitStack) -> list[Feed]:
-    from mock_servers.betfair import demo_server
-
-    from .venues.betfair import MarketSubscription
-    from .venues.betfair.feed import Feed as BetfairFeed
-
-    endpoint = await stack.enter_async_context(demo_server(markets=4, rate=30.0, seed=7))
-    feed: Feed = BetfairFeed(
-        endpoint.app_key,
-        endpoint.session,
-        [MarketSubscription()],
-        host=endpoint.host,
-        port=endpoint.port,
-        ssl_context=endpoint.ssl_context,
-        backoff=_quick_backoff(),
-    )
-    return [feed]
-
-
-DEMO_VENUES: tuple[DemoVenue, ...] = (
-    DemoVenue(
-        "betfair",
-        ("mock_servers.betfair", "marketstreams.venues.betfair.feed"),
-        _betfair,
-    ),
-    DemoVenue("luno", ("mock_servers.luno", "marketstreams.venues.luno.feed"), _luno),
-    DemoVenue("bitmex", ("mock_servers.bitmex", "marketstreams.venues.bitmex.feed"), _bitmex),
-)
-
-
-def available_venues() -> list[DemoVenue]:
-    """The demo venues this build can run."""
-    return [v for v in DEMO_VENUES if v.available]
+def available_venues() -> list[VenueSpec]:
+    """The registered venues whose demo this build can run."""
+    specs = [registry.get(name) for name in registry.names()]
+    return [spec for spec in specs if spec.demo_available]
 
 
 class _Summary:
@@ -164,12 +85,12 @@ class _Summary:
 
 
 def _quote(book: Any) -> str:
-    if hasattr(book, "best_bid"):
-        bid, ask = book.best_bid(), book.best_ask()
-        return f"bid {_fmt(bid):>24}  ask {_fmt(ask):>24}  seq {book.sequence}"
-    runners = getattr(book, "runners", [])
-    status = getattr(book, "status", None)
-    return f"{status or '-'}  {len(runners)} runners"
+    view = describe(book, 1)
+    if view["kind"] == "orderbook":
+        bid, ask = (view[side][0] if view[side] else None for side in ("bids", "asks"))
+        return f"bid {_fmt(bid):>24}  ask {_fmt(ask):>24}  seq {view['sequence']}"
+    runners = view.get("runners", [])
+    return f"{view['status'] or '-'}  {len(runners)} runners"
 
 
 def _fmt(level: Any) -> str:
@@ -220,14 +141,15 @@ async def run_demo(
     """
     out = out or sys.stdout
     venues = available_venues()
-    missing = [v.name for v in DEMO_VENUES if v not in venues]
+    missing = [name for name in registry.names() if name not in {v.name for v in venues}]
     if missing:
         out.write(f"(not in this build yet: {', '.join(missing)})\n")
     summary = _Summary(out, [v.name for v in venues])
     async with contextlib.AsyncExitStack() as stack:
         feeds: list[Feed] = []
         for venue in venues:
-            feeds.extend(await venue.start(stack))
+            if venue.demo is not None:  # (always: available_venues keeps those with a demo)
+                feeds.extend(await venue.demo(stack))
         updater = Updater(*feeds, hooks=[summary.hook])
         proxy = None
         if viewer:

@@ -32,14 +32,14 @@ import asyncio
 import inspect
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
 from .models import Trade, Update
 
-__all__ = ["Hook", "HookFunction", "HookStats"]
+__all__ = ["Hook", "HookFunction", "HookStats", "call_now"]
 
 logger = logging.getLogger("marketstreams.hooks")
 
@@ -79,6 +79,32 @@ def report_error(hook: Hook, where: str = "") -> None:
         logger.error(
             "hook %s has raised %d times%s (first traceback logged above)", hook.name, n, where
         )
+
+
+def call_now(
+    hooks: Sequence[Hook], loop: asyncio.AbstractEventLoop | None, where: str = ""
+) -> Callable[[Any, list[Trade]], None]:
+    """A function that calls every hook with ``(book, trades)`` now, in order, and waits for each
+    async one on ``loop`` (it is run to completion there): how replays call hooks, so that they
+    are deterministic. A hook that raises is counted and logged (:func:`report_error`, ``where``
+    added to the message) and the others are still called. ``loop`` may be None when no hook is
+    async. The Updater instead hands updates to each hook's own delivery path
+    (:meth:`Hook.offer`)."""
+    calls = [(hook, hook.fn, hook.is_async) for hook in hooks]
+    if loop is None and any(is_async for _, _, is_async in calls):
+        raise ValueError("async hooks need an event loop to run on")
+
+    def call(book: Any, trades: list[Trade]) -> None:
+        for hook, fn, is_async in calls:
+            try:
+                if is_async:
+                    loop.run_until_complete(fn(book, trades))  # type: ignore[union-attr, arg-type]
+                else:
+                    fn(book, trades)
+            except Exception:
+                report_error(hook, where)
+
+    return call
 
 
 def _is_async(fn: object) -> bool:

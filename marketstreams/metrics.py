@@ -38,6 +38,7 @@ from collections import deque
 from typing import Any, Final
 
 from .hooks import Hook
+from .models import describe
 from .prometheus import labels as _labels
 from .prometheus import number as _number
 from .updater import Updater
@@ -230,15 +231,16 @@ class Metrics:
         m.updates += 1
         if trades:
             m.trades += len(trades)
-        valid = bool(book.is_valid)
+        view = describe(book)
+        valid = view["valid"]
         if m.valid and not valid:
             m.invalidations += 1
         m.valid = valid
-        if getattr(book, "conflated", False):
+        if view["conflated"]:
             m.venue_conflated += 1
         now = time.monotonic()
         m.last_update = now
-        m.closed = getattr(book, "status", None) == "CLOSED"
+        m.closed = view["status"] == "CLOSED"
         second = int(now)
         if second != m.last_second:
             m.last_second = second
@@ -248,13 +250,11 @@ class Metrics:
                 self.expire(now)
         if not valid:
             return
-        ts = getattr(book, "timestamp", None)
-        if ts is None:
-            ts = getattr(book, "publish_time", None)
+        ts = view["timestamp"]
         if ts is None or ts == m._last_ts:  # lag only when the venue time moved
             return
         m._last_ts = ts
-        received = getattr(book, "received", None)
+        received = view["received"]
         lag = (received if received is not None else time.time()) - ts / 1000.0
         m.last_lag = lag
         if lag < 0:

@@ -21,17 +21,16 @@ A market on the command line is ``venue:market`` (``luno:XBTZAR``, ``bitmex:XBTU
     markets = ["XBTUSD", "ETHUSD"]
     table = "orderBookL2_25"
 
-Credentials come from the environment (each venue has default variable names, see
-:data:`VENUES`) or from the file; they are held in :class:`~marketstreams.Secret` objects and
-never printed. Adding a venue is one :class:`VenueFeeds` entry in :data:`VENUES`.
+Credentials come from the environment (each venue has default variable names, its spec's
+``env`` in :mod:`marketstreams.venues.registry`) or from the file; they are held in
+:class:`~marketstreams.Secret` objects and never printed. The venues are the registry's.
 """
 
 from __future__ import annotations
 
 import os
-import ssl
 import tomllib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,13 +38,12 @@ from typing import Any
 from ..exceptions import ConfigurationError
 from ..feed import Feed
 from ..secret import Secret
+from ..venues import registry
 from .hub import ClientLimits
 
 __all__ = [
     "TOKEN_ENV",
-    "VENUES",
     "ProxyConfig",
-    "VenueFeeds",
     "VenueSpec",
     "build_feeds",
     "load_config",
@@ -67,121 +65,6 @@ class VenueSpec:
     def __repr__(self) -> str:
         shown = {k: ("***" if isinstance(v, Secret) else v) for k, v in self.options.items()}
         return f"VenueSpec({self.venue!r}, {self.markets!r}, {shown!r})"
-
-
-@dataclass(frozen=True)
-class VenueFeeds:
-    """How to build one venue's feeds: ``build(spec)`` and the environment variables that
-    supply its credentials by default (option name -> variable)."""
-
-    build: Callable[[VenueSpec], list[Feed]]
-    env: Mapping[str, str] = field(default_factory=dict)
-
-
-def _plain(value: Any) -> Any:
-    return value.value if isinstance(value, Secret) else value
-
-
-def _luno(spec: VenueSpec) -> list[Feed]:
-    from ..venues import luno
-
-    opts = dict(spec.options)
-    key, secret = _plain(opts.pop("api_key", None)), _plain(opts.pop("api_secret", None))
-    url = opts.pop("url", luno.DEFAULT_URL)
-    _no_more(spec.venue, opts)
-    return [luno.Feed(pair, key, secret, url=url) for pair in spec.markets]
-
-
-def _bitmex(spec: VenueSpec) -> list[Feed]:
-    try:
-        from ..venues.bitmex.feed import DEFAULT_URL
-        from ..venues.bitmex.feed import Feed as BitmexFeed
-    except ImportError as exc:  # pragma: no cover - only while the adapter is being built
-        raise ConfigurationError(f"the BitMEX feed is not available: {exc}") from None
-    opts = dict(spec.options)
-    table = opts.pop("table", "orderBookL2_25")
-    trades = bool(opts.pop("trades", True))
-    key, secret = _plain(opts.pop("api_key", None)), opts.pop("api_secret", None)
-    url = opts.pop("url", DEFAULT_URL)
-    _no_more(spec.venue, opts)
-    topics = [f"{table}:{symbol}" for symbol in spec.markets]
-    if trades:
-        topics += [f"trade:{symbol}" for symbol in spec.markets]
-    feed: Feed = BitmexFeed(topics, key, secret, url=url)
-    return [feed]
-
-
-_BETFAIR_FILTERS = ("event_type_ids", "event_ids", "country_codes", "market_types", "venues")
-
-
-def _betfair(spec: VenueSpec) -> list[Feed]:
-    try:
-        from ..venues import betfair
-        from ..venues.betfair.feed import DEFAULT_HOST, DEFAULT_PORT
-        from ..venues.betfair.feed import Feed as BetfairFeed
-        from ..venues.betfair.login import DEFAULT_IDENTITY_URL, session_for
-    except ImportError as exc:  # pragma: no cover - only while the adapter is being built
-        raise ConfigurationError(f"the Betfair feed is not available: {exc}") from None
-    opts = dict(spec.options)
-    app_key = opts.pop("app_key", None)
-    if app_key is None:
-        raise ConfigurationError("betfair needs an app key (BETFAIR_APP_KEY or app_key_env)")
-    token = opts.pop("session_token", None)
-    username, password = opts.pop("username", None), opts.pop("password", None)
-    cert_file, key_file = opts.pop("cert_file", None), opts.pop("key_file", None)
-    identity_url = opts.pop("identity_url", DEFAULT_IDENTITY_URL)
-    host, port = opts.pop("host", DEFAULT_HOST), int(opts.pop("port", DEFAULT_PORT))
-    ca_file = opts.pop("ca_file", None)
-    filters: dict[str, Any] = {k: list(opts.pop(k)) for k in _BETFAIR_FILTERS if k in opts}
-    data = betfair.MarketDataFilter(
-        fields=tuple(opts.pop("fields", betfair.MarketDataFilter().fields)),
-        ladder_levels=opts.pop("ladder_levels", None),
-    )
-    conflate_ms = opts.pop("conflate_ms", None)
-    _no_more(spec.venue, opts)
-    if not spec.markets and not filters:
-        raise ConfigurationError("betfair needs market ids or a filter (event_type_ids, ...)")
-
-    def trusting_ca() -> ssl.SSLContext | None:
-        # one per use: the login loads its client certificate into its own
-        return ssl.create_default_context(cafile=_plain(ca_file)) if ca_file else None
-
-    session = session_for(
-        app_key,
-        session_token=token,
-        username=username,
-        password=password,
-        cert_file=cert_file,
-        key_file=key_file,
-        identity_url=identity_url,
-        ssl_context=trusting_ca(),
-    )
-    market_filter = betfair.MarketFilter(market_ids=list(spec.markets) or None, **filters)
-    subscription = betfair.MarketSubscription(market_filter, data, conflate_ms=conflate_ms)
-    feed: Feed = BetfairFeed(
-        app_key, session, [subscription], host=host, port=port, ssl_context=trusting_ca()
-    )
-    return [feed]
-
-
-def _no_more(venue: str, options: Mapping[str, Any]) -> None:
-    if options:
-        raise ConfigurationError(f"unknown {venue} option(s): {', '.join(sorted(options))}")
-
-
-VENUES: dict[str, VenueFeeds] = {
-    "luno": VenueFeeds(_luno, {"api_key": "LUNO_API_KEY", "api_secret": "LUNO_API_SECRET"}),
-    "bitmex": VenueFeeds(_bitmex, {"api_key": "BITMEX_API_KEY", "api_secret": "BITMEX_API_SECRET"}),
-    "betfair": VenueFeeds(
-        _betfair,
-        {
-            "app_key": "BETFAIR_APP_KEY",
-            "username": "BETFAIR_USERNAME",
-            "password": "BETFAIR_PASSWORD",
-            "session_token": "BETFAIR_SESSION_TOKEN",
-        },
-    ),
-}
 
 
 @dataclass
@@ -218,8 +101,7 @@ def parse_markets(names: Iterable[str]) -> list[VenueSpec]:
         venue = venue.strip().lower()
         if not sep or not venue or not markets.strip():
             raise ConfigurationError(f"a market is 'venue:market' (luno:XBTZAR), not {name!r}")
-        if venue not in VENUES:
-            raise ConfigurationError(f"unknown venue {venue!r}; known: {', '.join(VENUES)}")
+        registry.require(venue)
         spec = specs.setdefault(venue, VenueSpec(venue))
         for market in markets.split(","):
             market = market.strip()
@@ -288,8 +170,10 @@ def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> P
     if not isinstance(venues, dict):
         raise ConfigurationError(f"{path}: [venues.NAME] tables expected")
     for venue, options in venues.items():
-        if venue not in VENUES:
-            raise ConfigurationError(f"{path}: unknown venue {venue!r}; known: {', '.join(VENUES)}")
+        try:
+            registry.require(venue)
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"{path}: {exc}") from None
         config.venues.append(_venue_options(venue, options, environ))
     return config
 
@@ -300,13 +184,5 @@ def build_feeds(specs: Iterable[VenueSpec], environ: Mapping[str, str] | None = 
     environ = os.environ if environ is None else environ
     feeds: list[Feed] = []
     for spec in specs:
-        entry = VENUES.get(spec.venue)
-        if entry is None:
-            raise ConfigurationError(f"unknown venue {spec.venue!r}; known: {', '.join(VENUES)}")
-        if not spec.markets and spec.venue != "betfair":  # Betfair may use a filter instead
-            raise ConfigurationError(f"no markets given for {spec.venue}")
-        for option, variable in entry.env.items():
-            if option not in spec.options and environ.get(variable):
-                spec.options[option] = Secret(environ[variable])
-        feeds.extend(entry.build(spec))
+        feeds.extend(registry.get(spec.venue).build(spec.markets, spec.options, environ))
     return feeds

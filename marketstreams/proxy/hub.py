@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from ..feed import Feed
-from ..models import Trade
+from ..models import Trade, describe
 from .metrics import ClientCounters, Histogram, VenueCounters
 from .protocol import (
     PROTOCOL_VERSION,
@@ -113,7 +113,7 @@ class BookState:
         self.received: float | None = None  # wall-clock time of the last update here
         self.last_update = time.monotonic()
         self.valid = bool(book.is_valid)
-        self.stale = bool(getattr(book, "stale", False))
+        self.stale = describe(book)["stale"]
         self.subscribers: set[Client] = set()
         self.recent: deque[bytes] = deque(maxlen=RECENT_TRADES)
         self.venue_counters = venue_counters
@@ -123,7 +123,7 @@ class BookState:
     def body(self) -> bytes:
         """The serialised state after ``{"type":..,"conflated":..,`` (cached per change)."""
         if self._body_version != self.version:
-            body = serialise_book(self.book, self.depth, self.kind)
+            body = serialise_book(self.book, self.depth)
             if body.get("recv") is None:  # books that do not stamp receipt: ours is close
                 body["recv"] = self.received
             self._body = encode(body)[1:]
@@ -132,7 +132,7 @@ class BookState:
 
     def summary(self) -> dict[str, Any]:
         """This book's entry in a ``books`` message."""
-        name = market_label(getattr(self.book, "market_definition", None))
+        name = market_label(describe(self.book, 0).get("definition"))
         return {
             "book": self.id,
             "venue": self.venue,
@@ -457,13 +457,14 @@ class Hub:
         state.last_update = now
         counters = state.venue_counters
         counters.updates += 1
-        received = getattr(book, "received", None) or time.time()
+        view = describe(book)
+        received = view["received"] or time.time()
         state.received = received
-        ts = book.timestamp if state.kind == "orderbook" else getattr(book, "publish_time", None)
+        ts = view["timestamp"]
         if ts:
             counters.lag.observe(max(0.0, received - ts / 1000.0))
-        valid = bool(book.is_valid)
-        stale = bool(getattr(book, "stale", False))
+        valid = view["valid"]
+        stale = view["stale"]
         resnapshot = valid and not state.valid
         if valid != state.valid or stale != state.stale:
             state.valid = valid
@@ -671,7 +672,7 @@ class Hub:
         gone = [
             state
             for state in self.books.values()
-            if getattr(state.book, "status", None) == "CLOSED"
+            if describe(state.book)["status"] == "CLOSED"
             and now - state.last_update > self.evict_closed_after
         ]
         for state in gone:

@@ -20,14 +20,13 @@ digit (``1200000.00``), so ``json.loads(frame, parse_float=Decimal)`` recovers t
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final
 
 import orjson
 
-from ..models import Trade
+from ..models import BookKind, Trade, describe
 
 __all__ = [
     "OPS",
@@ -50,8 +49,6 @@ PROTOCOL_VERSION: Final = 1
 OPS: Final = ("list", "subscribe", "unsubscribe", "ping")
 MAX_BOOK_ID: Final = 200  # characters
 MAX_REQUEST_ID: Final = 100  # characters of a string ``id``
-
-BookKind = str  # "orderbook", "betfair_market" or "book"
 
 
 def _default(value: Any) -> Any:
@@ -181,17 +178,6 @@ def error_message(
 # -- books -------------------------------------------------------------------------------------
 
 
-def _orderbook(book: Any, depth: int) -> dict[str, Any]:
-    return {
-        "seq": book.sequence,
-        "ts": book.timestamp,
-        "recv": book.received,
-        "status": book.status,
-        "bids": book.top("bid", depth),
-        "asks": book.top("ask", depth),
-    }
-
-
 def market_label(definition: Any) -> str | None:
     """A human name for a Betfair market from its definition (the stream carries no catalogue
     names: event and market names only when the definition has them)."""
@@ -206,78 +192,44 @@ def market_label(definition: Any) -> str | None:
     return label or None
 
 
-def _betfair_market(book: Any, depth: int) -> dict[str, Any]:
-    definition = book.market_definition or {}
-    runners = []
-    for runner in book.runners:
-        rd = runner.definition or {}
-        runners.append(
-            {
-                "id": runner.selection_id,
-                "handicap": runner.handicap,
-                "name": rd.get("name") or rd.get("runnerName"),
-                "status": runner.status,
-                "ltp": runner.last_price_traded,
-                "matched": runner.total_matched,
-                "back": runner.best_back(depth),
-                "lay": runner.best_lay(depth),
-            }
-        )
-    return {
-        "ts": book.publish_time,
-        "recv": getattr(book, "received", None),
-        "status": book.status,
-        "inplay": book.inplay,
-        "name": market_label(definition),
-        "market_type": definition.get("marketType"),
-        "country": definition.get("countryCode"),
-        "start": definition.get("marketTime"),
-        "matched": book.total_matched,
-        "runners": runners,
-    }
-
-
-def _generic(book: Any, depth: int) -> dict[str, Any]:
-    return {
-        "ts": getattr(book, "timestamp", None),
-        "recv": getattr(book, "received", None),
-        "status": getattr(book, "status", None),
-    }
-
-
-# (kind, predicate, serialiser): the first whose predicate accepts the book wins.
-_KINDS: list[tuple[BookKind, Callable[[Any], bool], Callable[[Any, int], dict[str, Any]]]] = [
-    ("orderbook", lambda b: hasattr(b, "top") and hasattr(b, "bids"), _orderbook),
-    ("betfair_market", lambda b: hasattr(b, "runners") and hasattr(b, "inplay"), _betfair_market),
-    ("book", lambda b: True, _generic),
-]
-
-
 def book_kind(book: Any) -> BookKind:
     """``"orderbook"`` (price levels: Luno, BitMEX), ``"betfair_market"`` (runners with back and
-    lay ladders) or ``"book"`` (anything else: validity and status only)."""
-    for kind, accepts, _ in _KINDS:
-        if accepts(book):
-            return kind
-    return "book"  # pragma: no cover - the last entry accepts everything
+    lay ladders) or ``"book"`` (anything else: validity and status only); see
+    :func:`marketstreams.models.describe`."""
+    kind: BookKind = describe(book)["kind"]
+    return kind
 
 
-def serialise_book(book: Any, depth: int, kind: BookKind | None = None) -> dict[str, Any]:
+def serialise_book(book: Any, depth: int) -> dict[str, Any]:
     """The state of ``book`` as the body of a ``snapshot`` / ``update`` message (no ``type``)."""
-    kind = kind or book_kind(book)
+    view = describe(book, depth)
+    kind = view["kind"]
     body = {
         "book": book_id(book.venue, book.market),
         "kind": kind,
-        "venue": book.venue,
-        "market": book.market,
-        "valid": bool(book.is_valid),
-        "reason": getattr(book, "invalid_reason", None),
-        "stale": bool(getattr(book, "stale", False)),
+        "venue": view["venue"],
+        "market": view["market"],
+        "valid": view["valid"],
+        "reason": view["reason"],
+        "stale": view["stale"],
     }
-    for name, _, serialise in _KINDS:
-        if name == kind:
-            body.update(serialise(book, depth))
-            break
+    if kind == "orderbook":
+        body["seq"] = view["sequence"]
+    body["ts"] = view["timestamp"]
+    body["recv"] = view["received"]
+    body["status"] = view["status"]
+    if kind == "orderbook":
+        body["bids"] = view["bids"]
+        body["asks"] = view["asks"]
+    elif kind == "betfair_market":
+        definition = view["definition"] or {}
+        body["inplay"] = view["inplay"]
+        body["name"] = market_label(definition)
+        body["market_type"] = definition.get("marketType")
+        body["country"] = definition.get("countryCode")
+        body["start"] = definition.get("marketTime")
+        body["matched"] = view["matched"]
+        body["runners"] = view["runners"]
     return body
 
 

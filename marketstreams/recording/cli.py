@@ -25,11 +25,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..exceptions import ConfigurationError, MarketStreamsError
+from ..venues import registry
 from .writer import MiB, Recorder
 
 __all__ = ["build_feeds", "main"]
 
-VENUES = ("luno", "bitmex", "betfair")
+_BETFAIR_FILTERS = ("event_type_ids", "event_ids", "country_codes", "market_types", "venues")
+# the options of the command line that go to the venue's feed builder when given
+_OPTIONS = ("url", *_BETFAIR_FILTERS, "orders", "ca_file", "cert_file", "key_file", "identity_url")
 
 
 def build_feeds(
@@ -41,81 +44,21 @@ def build_feeds(
     options: argparse.Namespace | None = None,
 ) -> list[Any]:
     """The feeds that record ``markets`` of ``venue`` (credentials from ``environ``;
-    ``options``: Betfair's filters from the command line)."""
+    ``options``: the venue options given on the command line, see ``--help``)."""
     env = os.environ if environ is None else environ
-    if venue == "betfair":
-        return [_betfair(markets, recorder, url, env, options or argparse.Namespace())]
-    if not markets:
-        raise ConfigurationError(f"name at least one {venue} market")
-    if venue == "luno":
-        from ..venues import luno
-
-        key, secret = env.get("LUNO_API_KEY"), env.get("LUNO_API_SECRET")
-        return [
-            luno.Feed(pair, key, secret, url=url or luno.DEFAULT_URL, record=recorder)
-            for pair in markets
-        ]
-    if venue == "bitmex":
-        from ..venues import bitmex
-
-        topics: list[str] = []
-        for market in markets:
-            # A bare symbol means its full book and its trades; anything else is a topic.
-            if ":" in market or not market.isupper():
-                topics.append(market)
-            else:
-                topics += [f"orderBookL2:{market}", f"trade:{market}"]
-        key, secret = env.get("BITMEX_API_KEY"), env.get("BITMEX_API_SECRET")
-        if (key is None) != (secret is None):
-            raise ConfigurationError("set both BITMEX_API_KEY and BITMEX_API_SECRET, or neither")
-        return [bitmex.Feed(topics, key, secret, url=url or bitmex.DEFAULT_URL, record=recorder)]
-    raise ConfigurationError(f"cannot record {venue!r} (one of {', '.join(VENUES)})")
-
-
-def _betfair(
-    markets: list[str],
-    recorder: Recorder,
-    url: str | None,
-    env: Mapping[str, str],
-    options: argparse.Namespace,
-) -> Any:
-    import ssl
-
-    from ..venues import betfair
-    from ..venues.betfair.login import DEFAULT_IDENTITY_URL, session_for
-
-    app_key = env.get("BETFAIR_APP_KEY")
-    if not app_key:
-        raise ConfigurationError("set BETFAIR_APP_KEY (and a session token or a login)")
-    ca_file = getattr(options, "ca_file", None)
-    context = ssl.create_default_context(cafile=ca_file) if ca_file else None
-    session = session_for(
-        app_key,
-        session_token=env.get("BETFAIR_SESSION_TOKEN"),
-        username=env.get("BETFAIR_USERNAME"),
-        password=env.get("BETFAIR_PASSWORD"),
-        cert_file=getattr(options, "cert_file", None) or env.get("BETFAIR_CERT_FILE"),
-        key_file=getattr(options, "key_file", None) or env.get("BETFAIR_KEY_FILE"),
-        identity_url=getattr(options, "identity_url", None) or DEFAULT_IDENTITY_URL,
-        ssl_context=ssl.create_default_context(cafile=ca_file) if ca_file else None,  # its own
-    )
-    filters = {
-        name: getattr(options, name, None) or None
-        for name in ("event_type_ids", "event_ids", "country_codes", "market_types", "venues")
-    }
-    if not markets and not any(filters.values()):
-        raise ConfigurationError("betfair needs market ids or a filter (--event-type-ids ...)")
-    market = betfair.MarketSubscription(betfair.MarketFilter(market_ids=markets or None, **filters))
-    subscriptions: list[Any] = [market]
-    if getattr(options, "orders", False):
-        subscriptions.append(betfair.OrderSubscription())
-    host, port = betfair.DEFAULT_HOST, betfair.DEFAULT_PORT
+    given = dict(vars(options or argparse.Namespace()))
     if url:
-        host, _, port_text = url.rpartition(":") if ":" in url else (url, "", "")
-        port = int(port_text) if port_text else betfair.DEFAULT_PORT
-    return betfair.Feed(
-        app_key, session, subscriptions, host=host, port=port, ssl_context=context, record=recorder
-    )
+        given["url"] = url
+    chosen = {name: given[name] for name in _OPTIONS if given.get(name)}
+    try:
+        spec = registry.get(venue)
+    except ConfigurationError:
+        raise ConfigurationError(
+            f"cannot record {venue!r} (one of {', '.join(registry.names())})"
+        ) from None
+    if not markets and not spec.markets_optional:
+        raise ConfigurationError(f"name at least one {venue} market")
+    return spec.build(markets, {**spec.record_options, **chosen}, env, record=recorder)
 
 
 async def _record(feeds: list[Any], duration: float | None) -> None:
@@ -141,7 +84,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Record every frame of venue connections to compressed files "
         "(see docs/recording.md). Credentials come from the environment and are never written.",
     )
-    p.add_argument("venue", choices=VENUES)
+    p.add_argument("venue", choices=registry.names())
     p.add_argument(
         "markets",
         nargs="*",
@@ -151,7 +94,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="folder for the recordings")
     p.add_argument("--url", help="the venue's endpoint (betfair: HOST:PORT)")
     betfair = p.add_argument_group("betfair")
-    for name in ("event-type-ids", "event-ids", "country-codes", "market-types", "venues"):
+    for name in _BETFAIR_FILTERS:
+        name = name.replace("_", "-")
         betfair.add_argument(f"--{name}", nargs="+", metavar="X")
     betfair.add_argument("--orders", action="store_true", help="also record the order stream")
     betfair.add_argument("--ca-file", help="trust this CA (a mock server's)")

@@ -50,10 +50,9 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from sortedcontainers import SortedDict
 
 from ..exceptions import ConfigurationError
-from ..models import Trade
+from ..models import Trade, describe
 from ..transport.backoff import Backoff
 
 __all__ = [
@@ -107,59 +106,50 @@ def _plain(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-def _top(levels: SortedDict, n: int, descending: bool) -> list[Any]:
-    """The best ``n`` levels of one side as ``[price, volume]`` pairs; exact decimals as strings
-    (a few bulk operations: this runs on the feed's path for every update)."""
-    keys = levels.keys()[-n:][::-1] if descending else levels.keys()[:n]
-    values = list(map(levels.__getitem__, keys))
-    if keys and type(keys[0]) is Decimal:
-        return list(zip(map(str, keys), map(str, values), strict=True))
-    return list(zip(keys, values, strict=True))
+def _plain_levels(levels: list[tuple[Any, Any]]) -> list[tuple[Any, Any]]:
+    """Levels with exact decimals as strings (JSON keeps every digit)."""
+    if levels and type(levels[0][0]) is Decimal:
+        return [(str(p), str(v)) for p, v in levels]
+    return levels
 
 
 def describable(book: Any) -> bool:
-    """Whether the sink can describe this kind of book: price levels (``top``) or a Betfair
-    market (``runners`` with a ``market_definition``; Betfair's order stream is private and
-    is not published)."""
-    return hasattr(book, "top") or (hasattr(book, "runners") and hasattr(book, "market_definition"))
+    """Whether the sink can describe this kind of book: price levels (``"orderbook"``) or a
+    Betfair market (``"betfair_market"``; Betfair's order stream is private and is not
+    published). See :func:`marketstreams.models.describe`."""
+    return describe(book)["kind"] in ("orderbook", "betfair_market")
 
 
 def book_entry(book: Any, depth: int) -> dict[str, Any]:
     """What the sink stores of ``book``: its top ``depth`` levels and its state."""
+    view = describe(book, depth)
     out: dict[str, Any] = {
-        "venue": book.venue,
-        "market": book.market,
-        "valid": bool(book.is_valid),
-        "status": getattr(book, "status", None),
+        "venue": view["venue"],
+        "market": view["market"],
+        "valid": view["valid"],
+        "status": view["status"],
     }
-    top = getattr(book, "top", None)
-    if top is not None:
-        out["sequence"] = book.sequence
-        out["timestamp"] = book.timestamp
-        out["received"] = book.received
-        bids, asks = getattr(book, "bids", None), getattr(book, "asks", None)
-        if isinstance(bids, SortedDict) and isinstance(asks, SortedDict):
-            out["bids"] = _top(bids, depth, True)
-            out["asks"] = _top(asks, depth, False)
-        else:
-            out["bids"] = top("bid", depth)
-            out["asks"] = top("ask", depth)
-        return out
-    runners = getattr(book, "runners", None)
-    if runners is not None and hasattr(book, "market_definition"):  # a Betfair market
-        out["timestamp"] = getattr(book, "publish_time", None)
-        out["inplay"] = getattr(book, "inplay", None)
+    kind = view["kind"]
+    if kind == "orderbook":
+        out["sequence"] = view["sequence"]
+        out["timestamp"] = view["timestamp"]
+        out["received"] = view["received"]
+        out["bids"] = _plain_levels(view["bids"])
+        out["asks"] = _plain_levels(view["asks"])
+    elif kind == "betfair_market":
+        out["timestamp"] = view["timestamp"]
+        out["inplay"] = view["inplay"]
         out["runners"] = [
             {
-                "id": r.selection_id,
-                "hc": r.handicap,
-                "status": r.status,
-                "ltp": r.last_price_traded,
-                "tv": r.total_matched,
-                "back": [list(level) for level in r.best_back(depth)],
-                "lay": [list(level) for level in r.best_lay(depth)],
+                "id": r["id"],
+                "hc": r["handicap"],
+                "status": r["status"],
+                "ltp": r["ltp"],
+                "tv": r["matched"],
+                "back": [list(level) for level in r["back"]],
+                "lay": [list(level) for level in r["lay"]],
             }
-            for r in runners
+            for r in view["runners"]
         ]
     return out
 

@@ -10,7 +10,7 @@ import pytest
 from marketstreams import replay
 from marketstreams.exceptions import AuthenticationError
 from marketstreams.recording import Header, Pacer, Record
-from marketstreams.recording.play import feed_for
+from marketstreams.replay.recordings import feed_for
 from marketstreams.venues import bitmex, luno
 
 
@@ -171,8 +171,8 @@ def test_pacer_waits_for_the_recorded_gaps(monkeypatch: pytest.MonkeyPatch) -> N
         slept.append(seconds)
         clock[0] += seconds
 
-    monkeypatch.setattr("marketstreams.recording.play.time.monotonic", lambda: clock[0])
-    monkeypatch.setattr("marketstreams.recording.play.time.sleep", sleep)
+    monkeypatch.setattr("time.monotonic", lambda: clock[0])
+    monkeypatch.setattr("time.sleep", sleep)
     pacer = Pacer(10)
     for t in (5000.0, 5001.0, 5001.0, 5003.5):
         pacer.wait(t)
@@ -191,8 +191,8 @@ def test_betfair_files_are_paced_by_publish_time(
         slept.append(seconds)
         clock[0] += seconds
 
-    monkeypatch.setattr("marketstreams.recording.play.time.monotonic", lambda: clock[0])
-    monkeypatch.setattr("marketstreams.recording.play.time.sleep", sleep)
+    monkeypatch.setattr("time.monotonic", lambda: clock[0])
+    monkeypatch.setattr("time.sleep", sleep)
     lines = [
         {"op": "mcm", "pt": pt, "mc": [{"id": "1.1", "rc": [{"id": 7, "atb": [[2.0, 5.0]]}]}]}
         for pt in (1_000, 2_000, 4_000)

@@ -11,11 +11,13 @@ for an independent plain-data copy to keep across messages.
 
 from __future__ import annotations
 
+import copy
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
+from ...models import BookKind
 from .core import BATB, BATL, BDATB, BDATL, SPB, SPL, TRD, RunnerCore
 
 __all__ = [
@@ -220,6 +222,8 @@ class MarketBook:
     """
 
     venue: str = "betfair"
+    kind: ClassVar[BookKind] = "betfair_market"
+    received: ClassVar[float | None] = None  # the stream's own time is ``timestamp``
 
     __slots__ = (
         "_market_tv",
@@ -332,6 +336,11 @@ class MarketBook:
     def best_display(self) -> np.ndarray:
         """:meth:`best_display_array` with 3 levels, as betfairstreamer users know it."""
         return self.best_display_array(3)
+
+    @property
+    def timestamp(self) -> int | None:
+        """The publish time ``pt`` of the last change (epoch milliseconds)."""
+        return self.publish_time
 
     def copy(self) -> MarketBook:
         """An independent copy of the market (same class, same reads, runners copied): what
@@ -539,6 +548,10 @@ class OrderMarket:
     ``"<market id>:orders"`` (so an Updater keeps it apart from the market's MarketBook)."""
 
     venue: str = "betfair"
+    kind: ClassVar[BookKind] = "book"
+    received: ClassVar[float | None] = None
+    status: ClassVar[str | None] = None
+    conflated: ClassVar[bool] = False
 
     __slots__ = (
         "account_id",
@@ -565,6 +578,15 @@ class OrderMarket:
         self.is_valid = True
         self.invalid_reason: str | None = None
         self.runners: dict[tuple[int, float], OrderRunner] = {}
+
+    @property
+    def timestamp(self) -> int | None:
+        """The publish time ``pt`` of the last change (epoch milliseconds)."""
+        return self.publish_time
+
+    def copy(self) -> OrderMarket:
+        """An independent copy (its runners and orders copied too)."""
+        return copy.deepcopy(self)
 
     @property
     def orders(self) -> list[Order]:

@@ -12,7 +12,7 @@ import pytest
 from marketstreams import Backoff
 from marketstreams.exceptions import SubscriptionError
 from marketstreams.recording import Recorder
-from marketstreams.recording.play import find_recordings
+from marketstreams.replay.recordings import find_recordings
 from marketstreams.sources import discover
 from marketstreams.venues import bitmex
 from mock_servers.bitmex import MockBitmexServer

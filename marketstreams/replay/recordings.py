@@ -1,65 +1,59 @@
-"""Playing recordings back through the venues' own feed logic.
+"""Recordings played back through the venues' own feed logic, as a replay job or as a feed.
 
-Each recorded channel is replayed by a feed of its venue built from the header
-(``Feed.from_recording(header)``), whose ``replay_record(record)`` applies a record exactly as
-the live feed applied the event it records: the same protocol core or cache, connection losses
-and reconnects where they happened. :func:`merged` interleaves several channels by receive
-time; :class:`RecordingFeed` is a feed for the :class:`~marketstreams.Updater`, at full speed or
-at the recorded pace.
+Each recorded channel (all the files of one recorded connection, in order, across rotations and
+days) is replayed by a feed of its venue built from the header (the venue registry's
+``from_recording``), whose ``replay_record(record)`` applies a record exactly as the live feed
+applied the event it records: the same protocol core or cache, connection losses and reconnects
+where they happened. :func:`run_recording_job` is one channel as a :func:`~marketstreams.replay`
+job; :class:`RecordingFeed` plays channels interleaved by receive time (:func:`merged`) as a feed
+for the :class:`~marketstreams.Updater`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import heapq
+import logging
 import os
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Any
 
-from ..exceptions import ConfigurationError
+from ..exceptions import ConfigurationError, MarketStreamsError, ReplayError
 from ..feed import FeedStats
 from ..models import Update
+from ..recording.format import Header, Record
+from ..recording.reader import RecordingFile, channel_records, group_channels, peek_header
 from ..sources import Source, discover
-from .format import Header, Record
-from .reader import RecordingFile, channel_records, group_channels, peek_header
+from ..venues import registry
+from ..venues.registry import Replayable
+from .filters import ReplayFilter
+from .jobs import JobHooks
+from .pacing import Pacer, pacer
+from .results import FileResult
 
 __all__ = [
     "ChannelPlayer",
-    "Pacer",
     "RecordingFeed",
+    "RecordingJob",
     "Replayable",
     "feed_for",
     "find_recordings",
     "merged",
+    "run_recording_job",
 ]
 
-
-class Replayable(Protocol):
-    """What a venue feed offers to replay its own recordings."""
-
-    venue: str
-    stats: FeedStats
-
-    def replay_record(self, record: Record) -> list[Update]: ...
+logger = logging.getLogger("marketstreams.replay")
 
 
 def feed_for(header: Header) -> Replayable:
     """A feed of the header's venue, ready to replay that channel (never connects)."""
-    venue = header.venue
-    if venue == "luno":
-        from ..venues.luno.feed import Feed as LunoFeed
-
-        return LunoFeed.from_recording(header)
-    if venue == "bitmex":
-        from ..venues.bitmex.feed import Feed as BitmexFeed
-
-        return BitmexFeed.from_recording(header)
-    if venue == "betfair":
-        from ..venues.betfair.feed import Feed as BetfairFeed
-
-        return BetfairFeed.from_recording(header)
-    raise ConfigurationError(f"no replay for recordings of venue {venue!r}")
+    try:
+        spec = registry.get(header.venue)
+    except ConfigurationError:
+        raise ConfigurationError(f"no replay for recordings of venue {header.venue!r}") from None
+    return spec.from_recording(header)
 
 
 def find_recordings(sources: Iterable[Source]) -> tuple[list[list[RecordingFile]], list[Source]]:
@@ -124,33 +118,6 @@ def merged(players: list[ChannelPlayer]) -> Iterator[tuple[ChannelPlayer, Record
             counter += 1
 
 
-class Pacer:
-    """Recorded pace: ``delay(t)`` says how long to wait before the event recorded at ``t``
-    (epoch seconds) is due, at ``speed`` times the recorded pace (1: as recorded)."""
-
-    __slots__ = ("_start", "_t0", "speed")
-
-    def __init__(self, speed: float) -> None:
-        if not speed > 0:
-            raise ConfigurationError("speed must be positive (1 is the recorded pace)")
-        self.speed = speed
-        self._t0: float | None = None
-        self._start = 0.0
-
-    def delay(self, t: float) -> float:
-        now = time.monotonic()
-        if self._t0 is None:
-            self._t0, self._start = t, now
-            return 0.0
-        return self._start + (t - self._t0) / self.speed - now
-
-    def wait(self, t: float) -> None:
-        """Sleep (blocking) until ``t`` is due."""
-        pause = self.delay(t)
-        if pause > 0:
-            time.sleep(pause)
-
-
 class RecordingFeed:
     """Recordings as a feed for the :class:`~marketstreams.Updater`::
 
@@ -185,14 +152,79 @@ class RecordingFeed:
         return f"<RecordingFeed channels={len(self.players)} speed={self.speed}>"
 
     async def updates(self) -> AsyncIterator[Update]:
-        pacer = Pacer(self.speed) if self.speed else None
+        pace = pacer(self.speed)
         stats = self.stats
         for player, record in merged(self.players):
-            if pacer is not None:
-                pause = pacer.delay(record.time)
+            if pace is not None:
+                pause = pace.delay(record.time)
                 if pause > 0:
                     await asyncio.sleep(pause)
             stats.messages += 1
             for update in player.play(record):
                 stats.updates += 1
                 yield update
+
+
+# -- one channel as a replay job --------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class RecordingJob:
+    """One recorded channel: its files in order (what a worker is sent)."""
+
+    files: list[RecordingFile]
+    hooks: list[Any]
+    market_filter: ReplayFilter | None
+    strict: bool
+    copy_hooks: bool
+    speed: float | None = None
+
+    @property
+    def source(self) -> Source:
+        return self.files[0].source
+
+
+def run_recording_job(job: RecordingJob) -> FileResult:
+    """Replay one recorded channel through its venue's feed logic (in a worker process, on a
+    cluster node, or in-process). ``lines`` counts records, ``skipped`` the frames the live feed
+    skipped as well; the market filter's ``market_ids`` apply (the others are Betfair's)."""
+    first = job.files[0].source
+    result = FileResult(first.name, bytes=sum(f.source.size for f in job.files))
+    hooks = JobHooks(job.hooks, job.copy_hooks, f" on {first.name}")
+    wanted = job.market_filter.market_ids if job.market_filter is not None else None
+    seen: set[tuple[str, str]] = set()
+    pace = pacer(job.speed)
+    call = hooks.call
+    started = time.perf_counter()
+    try:
+        player = ChannelPlayer(job.files)
+        play = player.play
+        for record in player:
+            result.lines += 1
+            if pace is not None:
+                pace.wait(record.time)
+            for update in play(record):
+                book = update.book
+                if wanted is not None and book.market not in wanted:
+                    continue
+                seen.add((book.venue, book.market))
+                result.updates += 1
+                call(book, update.trades)
+        result.markets = len(seen)
+        result.skipped = player.feed.stats.malformed
+        result.results = hooks.results(result.updates)
+    except ReplayError as exc:
+        result.error, result.error_line = exc.cause, exc.line
+        if exc.path != first.name:
+            result.error = f"{exc.path}: {exc.cause}"
+        result.results = hooks.none()
+    except Exception as exc:  # what the live feed raised too (refused credentials...), or a bug
+        result.error = f"{type(exc).__name__}: {exc}"
+        result.error_line = result.lines or None
+        result.results = hooks.none()
+        if not isinstance(exc, MarketStreamsError):
+            logger.exception("%s failed", first.name)
+    finally:
+        hooks.close()
+    result.seconds = time.perf_counter() - started
+    return result

@@ -1,0 +1,185 @@
+"""The Betfair historical-file job: one file, line by line, through the venue's own cache.
+
+Each line goes through the same cache as a live stream's line (Betfair's ``MarketCache``, reached
+through the venue registry), the market filter drops unwanted markets as soon as their
+definition is seen, and the hooks get every book the line changed, in order.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from ..exceptions import ConfigurationError, MalformedFrameError, ReplayError
+from ..sources import Source, iter_line_runs
+from ..venues import registry
+from ..venues.registry import HistoricalCache
+from .filters import ReplayFilter
+from .jobs import JobHooks, short
+from .pacing import Pacer, pacer
+from .results import FileResult
+
+__all__ = ["FileJob", "run_file_job"]
+
+logger = logging.getLogger("marketstreams.replay")
+
+# what a bad line raises: not JSON, not a stream message, a message of the wrong shape
+_BAD_LINE = (orjson.JSONDecodeError, MalformedFrameError, AttributeError)
+
+
+@dataclass(slots=True)
+class FileJob:
+    """One historical file to replay (what a worker is sent)."""
+
+    source: Source
+    hooks: list[Any]
+    market_filter: ReplayFilter | None
+    strict: bool
+    copy_hooks: bool
+    speed: float | None = None
+
+
+def historical_cache() -> HistoricalCache:
+    """The cache that reads historical files (Betfair's: the only venue that publishes them)."""
+    make = registry.get("betfair").historical
+    if make is None:  # pragma: no cover - the registry's Betfair entry has one
+        raise ConfigurationError("no venue reads historical files")
+    return make()
+
+
+def run_file_job(job: FileJob) -> FileResult:
+    """Replay one file (in a worker process, on a cluster node, or in-process)."""
+    source = job.source
+    result = FileResult(source.name, bytes=source.size)
+    hooks = JobHooks(job.hooks, job.copy_hooks, f" on {source.name}")
+    started = time.perf_counter()
+    try:
+        cache = historical_cache()
+        decided: dict[str, bool] = {}  # market id -> passes the market filter
+        apply_line = _line_applier(cache, job.market_filter, pacer(job.speed), decided)
+        _play(job, cache, apply_line, hooks.call if hooks else None, decided, result)
+        result.filtered_markets = sum(1 for ok in decided.values() if not ok)
+        result.results = hooks.results(result.updates)
+    except ReplayError as exc:
+        result.error, result.error_line = exc.cause, exc.line
+        result.results = hooks.none()
+    except Exception as exc:  # a bug or a hook's result() failing: report, keep the others
+        result.error = f"{type(exc).__name__}: {exc}"
+        result.results = hooks.none()
+        logger.exception("%s failed", source.name)
+    finally:
+        hooks.close()
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _line_applier(
+    cache: HistoricalCache,
+    flt: ReplayFilter | None,
+    pace: Pacer | None,
+    decided: dict[str, bool],
+) -> Callable[[bytes], list[Any]]:
+    """``cache.apply`` itself (it decodes the line), unless the filter or the pacer reads each
+    message first: then a function that decodes, paces, drops the unwanted markets' changes
+    (``decided`` keeps each market's verdict) and applies what is left."""
+    apply = cache.apply
+    if flt is None and pace is None:
+        return apply
+    loads = orjson.loads
+
+    def filtered(line: bytes) -> list[Any]:
+        message = loads(line)
+        if pace is not None and message.__class__ is dict:
+            pt = message.get("pt")
+            if isinstance(pt, int | float):
+                pace.wait(pt / 1000.0)
+        if flt is not None:
+            mcs = message.get("mc") if message.__class__ is dict else None
+            if mcs:
+                kept = []
+                for mc in mcs:
+                    mid = mc.get("id")
+                    ok = decided.get(mid)
+                    if ok is None:
+                        ok = flt.accepts_definition(mid, mc.get("marketDefinition"))
+                        if ok is not None:
+                            decided[mid] = ok
+                            if not ok:
+                                cache.markets.pop(mid, None)
+                    if ok is not False:
+                        kept.append(mc)
+                if not kept:
+                    return []
+                message["mc"] = kept
+        return apply(message)
+
+    return filtered
+
+
+def _play(
+    job: FileJob,
+    cache: HistoricalCache,
+    apply_line: Callable[[bytes], list[Any]],
+    call: Callable[[Any, list[Any]], None] | None,
+    decided: dict[str, bool],
+    result: FileResult,
+) -> None:
+    """The hot loop: every line of the file applied, the books it changed handed to ``call``.
+    Counts go to ``result`` however it ends; bad lines are skipped and counted, or (``strict``)
+    raise ReplayError."""
+    source = job.source
+    flt = job.market_filter
+    window = flt is not None and flt.has_window
+    dispatch = call is not None or flt is not None
+    lineno = blank = updates = 0  # counted in locals: this loop runs once per line
+    no_trades: list[Any] = []  # historical files carry no single trades
+    seen: set[str] = set()  # markets the cache made a book for (evicted ones included)
+    created = 0  # cache.created when `seen` was last brought up to date
+    try:
+        for before, block in iter_line_runs(source):
+            for lineno, line in enumerate(block, before + 1):
+                if not line:
+                    blank += 1
+                    continue
+                try:
+                    books = apply_line(line)
+                except _BAD_LINE as exc:
+                    if line.isspace():  # blank lines are not lines of data
+                        blank += 1
+                        continue
+                    if cache.created != created:  # it made a book before it failed
+                        created = cache.created
+                        seen.update(cache.markets)
+                    if job.strict:
+                        raise ReplayError(source.name, lineno, short(exc)) from None
+                    result.skipped += 1
+                    logger.warning("%s:%d: skipped a bad line: %s", source.name, lineno, short(exc))
+                    continue
+                if cache.created != created:  # a new market: its book is among these
+                    created = cache.created
+                    seen.update([book.market_id for book in books])
+                if not dispatch:  # no hook, no filter: nothing to do per book
+                    updates += len(books)
+                    continue
+                for book in books:
+                    if flt is not None:
+                        if window and not flt.in_window(book):
+                            continue
+                        if decided.get(book.market_id) is None:
+                            continue  # no definition yet: cannot tell whether it is wanted
+                    updates += 1
+                    if call is not None:
+                        call(book, no_trades)
+        result.markets = len(seen)
+    except ReplayError:
+        raise
+    except Exception:
+        result.error_line = lineno or None
+        raise
+    finally:
+        result.lines, result.updates = lineno - blank, updates
