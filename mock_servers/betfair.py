@@ -1465,6 +1465,9 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(_serve(args))
     except KeyboardInterrupt:
         return 0
+    except OSError as exc:  # the port is taken, the host is not ours...: one line, no traceback
+        print(f"betfair mock: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

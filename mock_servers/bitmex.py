@@ -32,6 +32,7 @@ import hashlib
 import hmac
 import logging
 import random
+import sys
 import time
 import uuid
 from collections.abc import Iterable, Sequence
@@ -842,8 +843,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             await server.stop()
 
-    with contextlib.suppress(KeyboardInterrupt):
+    try:
         asyncio.run(run())
+    except KeyboardInterrupt:
+        pass
+    except OSError as exc:  # the port is taken, the host is not ours...: one line, no traceback
+        print(f"bitmex mock: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
