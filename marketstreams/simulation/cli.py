@@ -7,6 +7,7 @@ import importlib
 import importlib.util
 import sys
 import time
+import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -31,14 +32,7 @@ def load_strategy(spec: str) -> Strategy:
         raise ConfigurationError(f"--strategy wants module:Class, not {spec!r}")
     try:
         if module_name.endswith(".py"):
-            path = Path(module_name)
-            name = f"_marketstreams_strategy_{path.stem}"
-            loader = importlib.util.spec_from_file_location(name, path)
-            if loader is None or loader.loader is None:
-                raise ConfigurationError(f"cannot load {path}")
-            module = importlib.util.module_from_spec(loader)
-            sys.modules[name] = module  # (workers unpickle the strategy by this name)
-            loader.loader.exec_module(module)
+            module = _load_file(Path(module_name))
         else:
             module = importlib.import_module(module_name)
     except (ImportError, OSError) as exc:
@@ -50,6 +44,26 @@ def load_strategy(spec: str) -> Strategy:
     if not callable(getattr(strategy, "on_market_book", None)):
         raise ConfigurationError(f"{spec} is not a Strategy (no on_market_book)")
     return strategy  # type: ignore[no-any-return]
+
+
+def _load_file(path: Path) -> Any:
+    """A strategy file as a module, loaded once (workers unpickle its classes by its name)."""
+    path = path.resolve()
+    name = f"_marketstreams_strategy_{path.stem}_{zlib.crc32(str(path).encode()):08x}"
+    module = sys.modules.get(name)
+    if module is not None:
+        return module
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ConfigurationError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
 
 
 class _Progress:

@@ -339,7 +339,8 @@ class MarketSimulator:
     def update(self, book: Any) -> None:
         """Process one book of the market: requests due, removals, matching, lapses; a CLOSED
         book settles the market."""
-        self.changed = []
+        if self.changed:
+            self.changed = []
         if self.closed:
             return
         now = book.publish_time or self._now
