@@ -33,7 +33,7 @@ logger = logging.getLogger("marketstreams.simulation")
 class _Market:
     """One market in one file: the simulator, each strategy's view of it and bound calls."""
 
-    __slots__ = ("calls", "closed", "definition", "sim", "start", "views")
+    __slots__ = ("calls", "closed", "definition", "opens", "sim", "views")
 
     def __init__(
         self, sim: MarketSimulator, views: list[SimulatedMarket], calls: list[Any]
@@ -42,8 +42,8 @@ class _Market:
         self.views = views
         self.calls = calls  # (strategy, view, strategy.on_market_book)
         self.closed = False
-        self.definition: Any = None  # the definition `start` was read from
-        self.start: int | None = None  # scheduled start (ms)
+        self.definition: Any = None  # the definition `opens` was read from
+        self.opens: float | None = None  # publish time (ms) the seconds_to_start window opens
 
 
 class _SimulationHook:
@@ -107,11 +107,10 @@ class _SimulationHook:
         md = book.market_definition
         if md is not market.definition:
             market.definition = md
-            market.start = _start_ms(md)
+            start = _start_ms(md)
+            market.opens = None if start is None else start - secs * 1000.0
         now = book.publish_time
-        if market.start is None or now is None:
-            return False
-        return bool((market.start - now) / 1000.0 <= secs)
+        return market.opens is not None and now is not None and now >= market.opens
 
     def __call__(self, book: Any, trades: Any) -> None:
         market = self.markets.get(book.market_id)
@@ -120,17 +119,16 @@ class _SimulationHook:
         elif market.closed:
             return
         sim = market.sim
-        sim.update(book)
-        if sim.changed:
-            self._order_updates(market)
+        # a market without orders needs nothing of the simulator until it closes
+        active = sim.orders
+        if active or book.status == "CLOSED":
+            sim.update(book)
+            if sim.changed:
+                self._order_updates(market)
             if sim.closed:
                 market.closed = True
                 self._closed(market, book)
                 return
-        elif sim.closed:
-            market.closed = True
-            self._closed(market, book)
-            return
         if self.window is None or self._in_window(book, market):
             for strategy, view, call in market.calls:
                 view.book = book
@@ -138,7 +136,8 @@ class _SimulationHook:
                     call(view, book)
                 except Exception:
                     self._fail(strategy, "on_market_book", book.market_id)
-        sim.commit(book)
+        if sim.orders:
+            sim.commit(book)
 
     def _order_updates(self, market: _Market) -> None:
         seen: set[int] = set()

@@ -4,26 +4,14 @@ each ending at the summary's net profit, and nothing asked of the network."""
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
 
 from marketstreams.simulation import simulate
+from tests.browser.test_viewer import ARGS, CHROMIUM
 from tests.conftest import shared_data
 from tests.integration.simulation.strategies import BackFavourite, LayFavourite30
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 pytestmark = [
     pytest.mark.browser,

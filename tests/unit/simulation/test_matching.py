@@ -391,3 +391,25 @@ def test_a_file_ending_before_the_close_lapses_and_settles_nothing() -> None:
     x.sim.finish()
     assert order.status == "LAPSED"
     assert order.profit is None
+
+
+def test_a_removal_before_the_order_reduces_nothing() -> None:
+    x = Exchange(runners=[runner_def(1), runner_def(2, "REMOVED", adjustmentFactor=20.0)])
+    x.tick(LADDER)
+    order = x.place(1, "BACK", 2.8, 10.0)
+    placed(x)
+    x.tick(version=2)  # a new definition, the same removal
+    assert order.average_price_matched == 2.87
+
+
+def test_a_market_is_followed_from_its_first_order_only() -> None:
+    # simulate() hands the simulator no book before the first order: that must not matter
+    x = Exchange()
+    x.sim.update = lambda book: None  # type: ignore[method-assign]
+    x.tick(inPlay=True, version=2)
+    x.tick(LADDER)
+    del x.sim.update
+    assert not x.sim.active
+    order = x.place(1, "BACK", 3.5, 10.0, persistence="PERSIST")
+    placed(x)
+    assert x.sim.active and order.status == "EXECUTABLE"  # in play already: nothing to lapse
