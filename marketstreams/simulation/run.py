@@ -124,7 +124,7 @@ class _SimulationHook:
         if active or book.status == "CLOSED":
             sim.update(book)
             if sim.changed:
-                self._order_updates(market)
+                self._order_updates(market, book)
             if sim.closed:
                 market.closed = True
                 self._closed(market, book)
@@ -139,7 +139,7 @@ class _SimulationHook:
         if sim.orders:
             sim.commit(book)
 
-    def _order_updates(self, market: _Market) -> None:
+    def _order_updates(self, market: _Market, book: Any) -> None:
         seen: set[int] = set()
         for order in market.sim.changed:
             if id(order) in seen:
@@ -147,6 +147,7 @@ class _SimulationHook:
             seen.add(id(order))
             for strategy, view in zip(self.strategies, market.views, strict=True):
                 if order.strategy == strategy.name:
+                    view.book = book
                     try:
                         strategy.on_order_update(view, order)
                     except Exception:

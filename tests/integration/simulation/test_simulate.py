@@ -236,3 +236,15 @@ def test_two_workers_give_the_same_orders_as_one() -> None:
     assert [o.as_dict() for o in one.orders] == [o.as_dict() for o in two.orders]
     assert [m.as_dict() for m in one.markets] == [m.as_dict() for m in two.markets]
     assert one.summary()["net_profit"] == two.summary()["net_profit"]
+
+
+def test_any_executor_runs_the_files(tmp_path: Path) -> None:
+    import concurrent.futures as cf
+
+    sources = [write_market(tmp_path / f"1.{i}", f"1.{i}", winner=1 + i % 2) for i in range(4)]
+    alone = simulate(sources, BackFirstRunner())
+    with cf.ThreadPoolExecutor(max_workers=2) as pool:
+        pooled = simulate(sources, BackFirstRunner(), executor=pool)
+    assert [o.as_dict() for o in pooled.orders] == [o.as_dict() for o in alone.orders]
+    assert [o.bet_id for o in pooled.orders] == [str(i) for i in range(1, 9)]
+    assert [m.gross_profit for m in pooled.markets] == [12.0, -8.0, 12.0, -8.0]
