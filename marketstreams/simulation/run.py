@@ -99,10 +99,14 @@ class _SimulationHook:
     def _new_market(self, book: Any) -> _Market:
         if not self.started:
             self._start()
-        sim = MarketSimulator(book.market_id, matching=self.matching, ids=self.ids)
+        sim = MarketSimulator(book.market, matching=self.matching, ids=self.ids)
         views = [SimulatedMarket(sim, s, book) for s in self.strategies]
         calls = [(s, v, s.on_market_book) for s, v in zip(self.strategies, views, strict=True)]
-        market = self.markets[book.market_id] = _Market(sim, views, calls)
+        market = self.markets[book.market] = _Market(sim, views, calls)
+        if getattr(book, "venue", None) != "betfair":
+            # a recording of another venue replayed beside Betfair files: nothing to match
+            market.closed = True
+            logger.info("simulate: %s %s is not a Betfair market: skipped", book.venue, book.market)
         return market
 
     def _read_window(self, market: _Market, md: dict[str, Any] | None) -> None:
@@ -123,10 +127,10 @@ class _SimulationHook:
                 market.opens = start - secs * 1000.0
 
     def __call__(self, book: Any, trades: Any) -> None:
-        market = self.markets.get(book.market_id)
+        market = self.markets.get(book.market)
         if market is None:
             market = self._new_market(book)
-        elif market.closed:
+        if market.closed:
             return
         sim = market.sim
         # a market without orders needs nothing of the simulator until it closes

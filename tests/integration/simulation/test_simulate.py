@@ -295,3 +295,22 @@ def test_strategies_see_the_books_replay_lets_through_the_window(window: dict[st
     seen = simulate(folder, Seen(), market_filter=window).results["Seen"]
     assert len(expected) > 100
     assert seen == expected
+
+
+def test_books_of_other_venues_are_skipped_quietly(tmp_path: Path) -> None:
+    # what replay hands the hook when a folder holds a Luno recording beside Betfair files
+    from marketstreams import OrderBook
+    from marketstreams.simulation.run import _SimulationHook
+
+    class Counting(BackFirstRunner):
+        calls = 0
+
+        def on_market_book(self, market: Any, book: Any) -> None:
+            Counting.calls += 1
+
+    hook = _SimulationHook([Counting()], None, None, "flumine")
+    luno = OrderBook("luno", "XBTZAR")
+    for _ in range(3):
+        hook(luno, [])
+    assert Counting.calls == 0 and hook.errors == 0
+    assert hook.result()["orders"] == []
