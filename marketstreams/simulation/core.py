@@ -1,38 +1,7 @@
 """The sans-I/O matching core: simulated orders in one Betfair market, matched against the
 market's books as they arrive (no I/O, no asyncio, no clock but the books' publish times).
 
-By default (``matching="flumine"``) the rules are flumine 3.3's, so backtests give the answers
-flumine users know:
-
-* An order reaches the exchange at the first book published more than 0.12 s after it was
-  placed (in play: 0.12 s plus the market's ``betDelay``), and is executed against the book
-  *before* that one (the state the exchange had when it arrived). Cancels take 0.17 s, replaces
-  0.28 s, and are executed the same way.
-* At execution a LIMIT order crosses the opposite side's available ladder at its price or better,
-  level by level (``average_price_matched`` is the volume-weighted price). What is left waits in
-  the queue behind the volume on its own side at its price (``_piq``).
-* On every later book, traded volume at the order's price or better (the per-book increase of the
-  runner's traded ladder) is halved (both sides of a trade are counted) and first eats the queue
-  ahead, then matches the order at its price. Orders of one strategy share one copy of each
-  book's traded volume (lays by price descending, then backs ascending, then MARKET_ON_CLOSE),
-  so they never match the same volume twice. An order still on its way to the exchange
-  (PENDING) matches nothing; the book that delivers it is matched against it with its
-  traded volume (volume traded while the order travelled: flumine counts it).
-* LAPSE orders lapse on a new market version while the market is SUSPENDED (Betfair suspends
-  at the off) and when the market turns in play; PERSIST orders stay.
-* SP orders (LIMIT_ON_CLOSE, MARKET_ON_CLOSE, and LIMIT orders with persistence MARKET_ON_CLOSE)
-  are matched at the reconciled BSP on the first book with ``bspReconciled``.
-* A removed runner voids every order on it (matched or not); with an adjustment factor of 2.5 or
-  more, the others' matched prices are reduced by it (``price x (1 - af/100)``, at least 1.01),
-  and MARKET_ON_CLOSE lays have their liability reduced.
-* At the close, whatever is still waiting lapses, and orders are settled from the runners'
-  WINNER / LOSER / PLACED / REMOVED status (dead heats and each-way as flumine does).
-
-``matching="queue"`` improves on flumine where it is known to be optimistic or blind: the
-traded volume of the book that delivers an order is not matched against it (it traded while the
-order was on its way: no fill from volume traded before the order was on the exchange), and its
-place in the queue never exceeds the volume now waiting at its price ahead of it (when people
-ahead cancel, the order moves up, as on the exchange).
+The rules are written out in :class:`MarketSimulator`'s docstring.
 """
 
 from __future__ import annotations
@@ -200,6 +169,37 @@ def settle_profit(
 
 class MarketSimulator:
     """Orders of every strategy in one market, and the exchange's handling of them.
+
+    By default (``matching="flumine"``) the rules are flumine 3.3's, so backtests give the
+    answers flumine users know:
+
+    * An order reaches the exchange with the first book published more than 0.12 s after it was
+      placed (in play: 0.12 s plus the market's ``betDelay``) and is executed against the book
+      *before* that one (what the exchange held when it arrived). Cancels take 0.17 s, replaces
+      0.28 s, executed the same way. While on its way (PENDING) an order matches nothing.
+    * At execution a LIMIT order crosses the opposite side's available ladder at its price or
+      better, level by level (``average_price_matched`` is the volume-weighted price, rounded to
+      2 decimals). The rest waits in the queue behind the volume on its own side at its price.
+    * On every later book (the delivering one included), the traded volume at the order's price
+      or better (the increase of the runner's traded ladder since the last book) is halved (both
+      sides of a trade are counted), first eats the queue ahead, then matches the order at its
+      price. Orders of one strategy share each book's traded volume (lays by price descending,
+      then backs ascending, then MARKET_ON_CLOSE): they never match the same volume twice.
+    * LAPSE orders lapse on a new market version while the market is SUSPENDED (Betfair
+      suspends at the off) and when the market turns in play; PERSIST orders stay.
+    * SP orders (LIMIT_ON_CLOSE, MARKET_ON_CLOSE, and LIMIT orders persisting to
+      MARKET_ON_CLOSE) are matched at the reconciled BSP on the first book with
+      ``bspReconciled``.
+    * A removed runner voids every order on it (matched or not); an adjustment factor of 2.5 or
+      more reduces the others' matched prices (``price x (1 - af/100)``, at least 1.01) and
+      MARKET_ON_CLOSE lays' liability.
+    * At the close what still waits lapses, and orders are settled from the runners' WINNER /
+      LOSER / PLACED / REMOVED status (dead heats and each-way as flumine does).
+
+    ``matching="queue"`` improves on flumine where it is known to be optimistic: the traded
+    volume of the book that delivers an order is not matched against it (it traded while the
+    order was on its way), and its place in the queue never exceeds the volume now waiting at
+    its price (when people ahead cancel, the order moves up, as on the exchange).
 
     Drive it with the market's books in order: :meth:`update` with each book (before the
     strategies see it), then the strategies' :meth:`place` / :meth:`cancel` / :meth:`replace`,
