@@ -288,7 +288,11 @@ class MarketSimulator:
             or order not in self._live
         ):
             return False
-        if size_reduction is not None and not size_reduction > 0:
+        if size_reduction is not None and (
+            not isinstance(size_reduction, int | float)
+            or isinstance(size_reduction, bool)
+            or not size_reduction > 0
+        ):
             return False
         order._cancel_pending = True
         self._actions.append(
@@ -441,11 +445,11 @@ class MarketSimulator:
         market_type = md.get("marketType")
         divisor = md.get("eachWayDivisor")
         for order in self.orders:
-            status = statuses.get(_key(order.selection_id, order.handicap))
-            order.runner_status = status
-            if order.status == VIOLATION:
+            if order.status == VIOLATION:  # (its runner may not even exist)
                 order.profit = 0.0
                 continue
+            status = statuses.get(_key(order.selection_id, order.handicap))
+            order.runner_status = status
             order.profit = settle_profit(
                 order,
                 status,
@@ -469,6 +473,15 @@ class MarketSimulator:
 
     def _refusal(self, limits: Limits, book: Any, order: SimulatedOrder) -> str | None:
         side, price, size, kind = order.side, order.price, order.size, order.order_type
+        sid, handicap = order.selection_id, order.handicap
+        if not isinstance(sid, int) or isinstance(sid, bool):
+            return f"selection_id must be an int, not {sid!r}"
+        if (
+            not isinstance(handicap, int | float)
+            or isinstance(handicap, bool)
+            or not math.isfinite(handicap)
+        ):
+            return f"handicap must be a number, not {handicap!r}"
         if side not in _SIDES:
             return f"side must be BACK or LAY, not {side!r}"
         if kind not in _ORDER_TYPES:
