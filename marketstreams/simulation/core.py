@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import math
+import numbers
+import operator
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -247,6 +249,18 @@ class MarketSimulator:
         """Validate an order (rules, then the strategy's controls) and send it: it comes back
         PENDING, or VIOLATION with the reason. Never raises for bad input."""
         now = book.publish_time or self._now
+        if not isinstance(selection_id, int) and not isinstance(selection_id, bool):
+            try:  # a numpy integer (a pandas-built strategy's) is an int
+                selection_id = operator.index(selection_id)
+            except TypeError:
+                pass
+        # plain floats from here on (numpy's would leak into results and JSON)
+        if isinstance(price, numbers.Real) and not isinstance(price, bool):
+            price = float(price)
+        if isinstance(size, numbers.Real) and not isinstance(size, bool):
+            size = float(size)
+        if isinstance(handicap, numbers.Real) and not isinstance(handicap, bool):
+            handicap = float(handicap)
         order = SimulatedOrder(
             str(next(self._ids)),
             limits.name,
@@ -306,6 +320,8 @@ class MarketSimulator:
         """Ask to move what is unmatched of an EXECUTABLE LIMIT order to ``new_price``: the old
         order is cancelled, the returned new one carries the cancelled size (VIOLATION when the
         replace is refused)."""
+        if isinstance(new_price, numbers.Real) and not isinstance(new_price, bool):
+            new_price = float(new_price)
         now = book.publish_time or self._now
         new = SimulatedOrder(
             str(next(self._ids)),
