@@ -84,10 +84,9 @@ def refusal(
     return _controls_refusal(limits, order, orders)
 
 
-def _controls_refusal(
-    limits: Limits, order: SimulatedOrder, orders: list[SimulatedOrder]
-) -> str | None:
-    mine = [
+def _on_runner(order: SimulatedOrder, orders: list[SimulatedOrder]) -> list[SimulatedOrder]:
+    """The strategy's other orders on the order's runner (refused ones left out)."""
+    return [
         o
         for o in orders
         if o.strategy == order.strategy
@@ -96,6 +95,12 @@ def _controls_refusal(
         and o.handicap == order.handicap
         and o.status != VIOLATION
     ]
+
+
+def _controls_refusal(
+    limits: Limits, order: SimulatedOrder, orders: list[SimulatedOrder]
+) -> str | None:
+    mine = _on_runner(order, orders)
     max_trades = limits.max_trade_count
     if max_trades is not None:
         trades = len({o.trade_id for o in mine})
@@ -130,14 +135,7 @@ def exposure_refusal(
     if cap is None:
         return None
     if mine is None:
-        mine = [
-            o
-            for o in orders
-            if o.strategy == order.strategy
-            and o is not order
-            and o.selection_id == order.selection_id
-            and o.handicap == order.handicap
-        ]
+        mine = _on_runner(order, orders)
     win, lose = _exposures([o for o in mine if o is not exclude])
     current = -lose if order.side == BACK else -win
     potential = current + exposure
