@@ -1,43 +1,6 @@
 """A Betfair Exchange Stream API server: real TLS, the real protocol, synthetic or recorded data.
 
-Clients connect over TLS (a throwaway CA made at start with ``trustme``; its PEM path is printed
-and available as :attr:`BetfairMockServer.ca_path`) and speak ESA exactly as to
-``stream-api.betfair.com``:
-
-* the server speaks first (``op: connection``); ``authentication`` is checked against the
-  configured app keys and sessions (``NO_APP_KEY``, ``INVALID_APP_KEY``, ``NO_SESSION``,
-  ``INVALID_SESSION_INFORMATION``; ``MAX_CONNECTION_LIMIT_EXCEEDED`` past ``max_connections``);
-  not subscribing within ``idle_timeout`` seconds gets ``TIMEOUT`` and a close;
-* ``marketSubscription`` matches markets by every ``marketFilter`` field (an empty filter matches
-  every market) and trims runner changes to the ``marketDataFilter`` fields; the answer is a
-  status, then ``SUB_IMAGE`` (``img: true`` per market) and deltas, or - when the request carries
-  ``initialClk`` and ``clk`` - ``RESUB_DELTA`` with every change after ``clk``, then deltas;
-  unknown or expired clocks get ``INVALID_CLOCK``;
-* ``orderSubscription`` streams synthetic orders of the account on the first market (placed,
-  partly and fully matched, cancelled), with ``mb``/``ml`` and per-strategy ``smc``, the same way;
-* ``heartbeat`` ops are answered; ``HEARTBEAT`` change messages go out after ``heartbeatMs`` of
-  silence; ``conflateMs`` batches changes into one message per interval (``con: true``);
-  ``segmentationEnabled`` splits images and resubscription deltas of more than
-  ``segment_size`` market changes into ``SEG_START``/``SEG``/``SEG_END``.
-
-Clocks are positions in one change log; every message's ``clk`` says how far the client is.
-:meth:`BetfairMockServer.stream_changes` counts the market (or order) changes a stream - named by
-its ``initialClk`` - has been sent, images included and retransmissions not: a lossless client
-that applied everything it was sent has applied exactly that many.
-
-Fault switches, acting on connections open at the time of the call unless said otherwise:
-``drop_every`` (close every connection after N change messages, also future ones),
-:meth:`~BetfairMockServer.drop`, :meth:`~BetfairMockServer.expire_sessions`
-(INVALID_SESSION_INFORMATION), ``stale`` (``status: 503`` on every change message while set),
-:meth:`~BetfairMockServer.send_garbage`, ``split_utf8`` (writes cut inside a multi-byte
-character), :meth:`~BetfairMockServer.silence`, :meth:`~BetfairMockServer.invalidate_clocks` and
-:meth:`~BetfairMockServer.corrupt_next` (a change message no client can apply).
-
-The certificate login (``POST /api/certlogin``) and keep-alive (``/api/keepAlive``) endpoints are
-served over TLS on :attr:`BetfairMockServer.login_port`; ``users`` holds the accepted passwords,
-``fail_logins`` makes the next N logins answer HTTP 503, ``login_attempts`` counts them all.
-
-Run it alone with ``python -m mock_servers.betfair --port 8443 --app-key K --session S``.
+More in docs/mock_servers.md (``mock_servers.betfair``).
 """
 
 from __future__ import annotations

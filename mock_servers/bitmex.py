@@ -1,26 +1,6 @@
 """A mock BitMEX realtime server: real websockets, the real protocol, a synthetic market, faults.
 
-In process::
-
-    async with MockBitmexServer(["XBTUSD", "ETHUSD"], interval=None) as server:
-        feed = bitmex.Feed(["orderBookL2:XBTUSD"], url=server.url)
-        server.step(10)                  # advance the market deterministically
-        server.book("XBTUSD")            # the true book: {"bids": [[p, s], ...], "asks": [...]}
-        await server.drop_connections()  # a fault
-
-Alone: ``python -m mock_servers.bitmex --port 8765`` (or ``marketstreams mock bitmex --port P``).
-
-What it speaks: the welcome message; ``help``; ``subscribe`` / ``unsubscribe`` with one ack per
-topic and BitMEX-style error frames (unknown table, unknown symbol, already subscribed, private
-table without authentication); ``authKeyExpires`` verified by HMAC against the configured
-credentials; text ``ping`` / ``pong``. Tables: ``orderBookL2`` (current format: every row has
-``price`` and ``timestamp``; or, switchable, the pre-2023 format whose update and delete rows carry
-only the id), ``orderBookL2_25``, ``orderBook10``, ``trade``, ``quote``, ``instrument``, and an
-empty private ``order`` table.
-
-Fault switches: :meth:`drop_connections`, :meth:`silence`, :meth:`repeat_partial`,
-:meth:`send_unknown_id_update`, :meth:`send_malformed`, :meth:`send_error`,
-:meth:`set_legacy_ids`, :meth:`pause` / :meth:`resume`.
+More in docs/mock_servers.md (``mock_servers.bitmex``).
 """
 
 from __future__ import annotations

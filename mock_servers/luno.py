@@ -1,29 +1,6 @@
 """A Luno market-stream server: real websockets, the real protocol, a synthetic order-level market.
 
-Clients connect to ``ws://HOST:PORT/api/1/stream/{PAIR}`` and speak to it exactly as they would to
-``wss://ws.luno.com``:
-
-* the first client frame is the credentials ``{"api_key_id": .., "api_key_secret": ..}``; silence
-  for ``auth_timeout`` seconds gets ``auth_timeout``, wrong credentials ``invalid_credentials``, an
-  unknown pair ``invalid_market``; each is a ``{"error_code": .., "error": ..}`` frame, then close;
-* the first server frame is the snapshot, one entry per resting order, numbers as decimal strings;
-* then one update per sequence number, every connected client of the pair receiving the same ones:
-  trades (a maker filled to zero just disappears), a create (a taker's leftover rests in the same
-  message), a delete, a status change, or nothing at all;
-* ``""`` text frames (the two characters: a JSON empty string, as Luno sends them) keep quiet
-  connections alive in both directions, plus websocket pings; an empty frame from a client is
-  taken as a keepalive too.
-
-Each pair has ONE true book (orders by id, price levels with exact :class:`~decimal.Decimal` sums)
-and one sequence. :meth:`LunoMockServer.true_depth` and :meth:`LunoMockServer.digest` let a test
-compare a client's book with the truth at any of the last 20000 sequences; digests are computed
-on demand by walking back the recorded level changes, so generating an update stays cheap.
-
-Fault switches (:meth:`~LunoMockServer.inject_gap`, :meth:`~LunoMockServer.drop`,
-:meth:`~LunoMockServer.silence`, :meth:`~LunoMockServer.send_malformed`,
-:meth:`~LunoMockServer.send_error`) act on the connections open at the time of the call.
-
-Run it alone with ``python -m mock_servers.luno --port 8801``.
+More in docs/mock_servers.md (``mock_servers.luno``).
 """
 
 from __future__ import annotations

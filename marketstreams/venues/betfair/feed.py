@@ -1,39 +1,6 @@
 """The Betfair feed: asyncio TLS connections moving bytes between sockets and the sans-I/O core.
 
-::
-
-    racing = betfair.MarketFilter(event_type_ids=["7"], market_types=["WIN"])
-    feed = betfair.Feed(app_key, session, [
-        betfair.MarketSubscription(racing),
-        betfair.OrderSubscription(),
-    ])
-    async for update in feed.updates():
-        book = update.book          # a MarketBook (or an OrderMarket for the order stream)
-
-Each subscription gets its own connection (Betfair keeps one subscription per connection); at
-most ``max_connections`` (Betfair's default limit is 10 per app key). Per connection:
-
-* certificate verification is on unless you pass your own ``ssl_context``;
-* with ``heartbeatMs`` H, a read waits H; after each silent interval a client heartbeat is sent,
-  and after ``idle_intervals`` silent intervals (or ``idle_timeout`` seconds) the connection is
-  declared dead and replaced;
-* on any drop the subscription's markets are marked invalid (one Update each, ``is_valid``
-  False), the feed reconnects with backoff and subscribes again with the stored ``initialClk`` /
-  ``clk``: the server answers with RESUB_DELTA, applied on top of the cache, and the markets are
-  valid again; nothing is lost or applied twice. INVALID_CLOCK falls back to a full image, and
-  so does a change message the cache cannot apply (counted in ``stats.malformed``): its clocks
-  are already past it, so the subscription starts again from an image;
-* refused app keys and refused subscriptions end the iteration with the error; an expired session
-  does too, unless the feed was given a :class:`~.login.BetfairSession`, which logs in again
-  (one login shared by every subscription). A login Betfair refuses ends the iteration with its
-  :class:`~.errors.LoginError` after that one attempt; a passing failure (no answer, an HTTP
-  error) is retried with backoff.
-
-``record=`` (a :class:`~marketstreams.recording.Recorder`, or a folder) records each connection's
-bytes as read, with their receive time, what was sent (the authentication line withheld), every
-connect and drop, and where the feed handed each batch on; beside it, Betfair's historical format
-(one ``mcm`` / ``ocm`` per line) for other Betfair tools. ``marketstreams.replay`` plays the
-recording back through this feed's own logic (see docs/recording.md).
+More in docs/modules.md (``marketstreams.venues.betfair.feed``).
 """
 
 from __future__ import annotations
