@@ -442,11 +442,8 @@ class BitmexProtocol:
             book.received = received
             if check:
                 table.repriced = False
-                bids = state.bids
-                asks = state.asks
-                # Best bid >= best ask, read straight from SortedDict's sorted key lists
-                # (peekitem costs four times as much on this path).
-                if bids and asks and bids._list._lists[-1][-1] >= asks._list._lists[0][0]:
+                # Best bid >= best ask, from the sorted price views (no item lookup).
+                if state.bids and state.asks and state.bid_prices[-1] >= state.ask_prices[0]:
                     self._crossed(book)
             events.append(Update(book, [], False))
         return events
