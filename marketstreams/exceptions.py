@@ -84,6 +84,10 @@ class ConnectionLostError(MarketStreamsError, ConnectionError):
     """The connection closed, failed or went silent. Feeds retry these with backoff."""
 
 
+class SilenceError(ConnectionLostError):
+    """Nothing arrived for too long (no frame, no pong, no heartbeat). Counted as a silence."""
+
+
 class ReplayError(MarketStreamsError):
     """A replay source failed. ``path`` and ``line`` (1-based, when known) say where."""
 
