@@ -1,7 +1,7 @@
 """Live-path benchmark: updates per second from the mock Betfair server over TLS, through the
 cache, to a no-op hook, against betfairlightweight in the same run.
 
-1. The mock (``mock_servers/betfair.py``) runs in its own process and replays a recorded file
+1. The mock (``mock_servers/betfair/``) runs in its own process and replays a recorded file
    (every change a delta, the whole log generated before the first subscription).
 2. marketstreams: ``betfair.Feed`` -> ``Updater`` -> a no-op hook, over TLS with certificate
    verification against the mock's throwaway CA.

@@ -15,7 +15,7 @@ them also take each book message's venue time out of the frame and record its la
 
 Sources: ``synthetic`` (default) is an in-process feed that changes a random level of a random
 book ``--rate`` times a second, stamping each update with the time it was made (a venue message
-that costs nothing to receive); ``luno`` runs ``mock_servers/luno.py`` in a subprocess at the same
+that costs nothing to receive); ``luno`` runs ``mock_servers/luno/`` in a subprocess at the same
 total rate, with ``--books`` pairs, and ``luno.Feed`` s receive it through real sockets (latency
 then counts from the mock's millisecond timestamp).
 

@@ -13,7 +13,7 @@ import contextlib
 import sys
 
 from marketstreams.venues import bitmex
-from mock_servers.bitmex import MockBitmexServer
+from mock_servers.bitmex import BitmexMockServer
 
 
 async def print_rows(url: str, rows_wanted: int = 15) -> None:
@@ -37,7 +37,7 @@ async def main(url: str | None) -> None:
     if url is not None:
         await print_rows(url)
         return
-    async with MockBitmexServer(["XBTUSD", "ETHUSD"], interval=0.02) as server:
+    async with BitmexMockServer(["XBTUSD", "ETHUSD"], interval=0.02) as server:
         await print_rows(server.url)
 
 

@@ -14,7 +14,7 @@ import sys
 
 from marketstreams import OrderBook, Trade, Updater
 from marketstreams.venues import bitmex
-from mock_servers.bitmex import MockBitmexServer
+from mock_servers.bitmex import BitmexMockServer
 
 TOPICS = ["orderBookL2_25:XBTUSD", "trade:XBTUSD", "orderBookL2:ETHUSD"]
 
@@ -40,7 +40,7 @@ async def main(url: str | None, seconds: float = 3.0) -> None:
     if url is not None:
         await run(url, seconds)
         return
-    async with MockBitmexServer(["XBTUSD", "ETHUSD"], interval=0.1) as server:
+    async with BitmexMockServer(["XBTUSD", "ETHUSD"], interval=0.1) as server:
         await run(server.url, seconds)
 
 

@@ -1,21 +1,18 @@
-"""Exceptions raised by marketstreams.
+"""Every exception marketstreams raises on purpose derives from :class:`MarketStreamsError`::
 
-Every exception the library raises on purpose derives from :class:`MarketStreamsError`::
-
-    MarketStreamsError
-    ├── ConfigurationError            bad arguments, unknown market, bad filter
-    ├── ProtocolError                 a venue sent something we cannot apply (frame attached)
-    │   ├── MalformedFrameError       not JSON, or JSON of the wrong shape
-    │   ├── FrameTooLargeError        over the configured frame size limit
-    │   └── SequenceGapError          a sequenced venue skipped or repeated a number
-    ├── VenueError                    the venue answered with an error status / error frame
-    │   ├── AuthenticationError       credentials refused: fatal, never retried
-    │   └── SubscriptionError         a subscription was refused
-    ├── ConnectionLostError           (also ConnectionError) the connection dropped or went silent
-    └── ReplayError                   a replay source failed (path and line attached)
-
-Protocol errors carry the offending frame, truncated to :data:`FRAME_EXCERPT` characters, and
-never any credential.
+MarketStreamsError
+├── ConfigurationError            bad arguments, unknown market, bad filter
+├── ProtocolError                 a venue sent something we cannot apply (frame attached)
+│   ├── MalformedFrameError       not JSON, or JSON of the wrong shape
+│   ├── FrameTooLargeError        over the configured frame size limit
+│   └── SequenceGapError          a sequenced venue skipped or repeated a number
+├── VenueError                    the venue answered with an error status / error frame
+│   ├── AuthenticationError       credentials refused: fatal, never retried
+│   └── SubscriptionError         a subscription was refused
+├── ConnectionLostError           (also ConnectionError) the connection dropped or went silent
+├── ReplayError                   a replay source failed (path and line attached)
+├── BrokenStream                  (sources) a source's compressed bytes are corrupt or cut
+└── RequestError                  (proxy.protocol; also ValueError) a bad proxy client request
 """
 
 from __future__ import annotations
@@ -41,7 +38,8 @@ class ConfigurationError(MarketStreamsError, ValueError):
 
 
 class ProtocolError(MarketStreamsError):
-    """A venue sent something that cannot be applied. ``frame`` holds a truncated excerpt."""
+    """A venue sent something that cannot be applied. ``frame`` holds an excerpt, truncated to
+    :data:`FRAME_EXCERPT` characters and never holding a credential."""
 
     def __init__(self, message: str, frame: object = None) -> None:
         self.frame = None if frame is None else excerpt(frame)
@@ -84,6 +82,10 @@ class SubscriptionError(VenueError):
 
 class ConnectionLostError(MarketStreamsError, ConnectionError):
     """The connection closed, failed or went silent. Feeds retry these with backoff."""
+
+
+class SilenceError(ConnectionLostError):
+    """Nothing arrived for too long (no frame, no pong, no heartbeat). Counted as a silence."""
 
 
 class ReplayError(MarketStreamsError):

@@ -6,20 +6,7 @@ connections: it reconnects by itself, marks its books invalid the moment it lose
 yielding for as long as it is iterated. It raises only for errors a retry cannot fix (refused
 credentials, an unknown market). Cancelling the iteration closes its connections.
 
-A minimal feed::
-
-    class Ticker:
-        venue = "demo"
-
-        def __init__(self) -> None:
-            self.stats = FeedStats()
-            self.book = OrderBook("demo", "TICK")
-
-        async def updates(self) -> AsyncIterator[Update]:
-            self.book.mark_valid()
-            for i in range(10):
-                self.book.set_level("bid", i, 1)
-                yield Update(self.book)
+A minimal feed is in docs/architecture.md (the feed interface).
 """
 
 from __future__ import annotations

@@ -1,29 +1,6 @@
 """Hook dispatch: each hook has its own delivery path, so no hook stalls the feed or another.
 
-Delivery policies (``Hook(fn, policy=...)``):
-
-``"conflate"`` (the default)
-    The hook gets the *latest* state of each book. While the hook is busy, further updates of a
-    book it has not yet been handed are merged into one pending delivery: the book is the live
-    book (its newest state), the trades of every merged update are concatenated in order. The
-    number of merged updates is ``stats.conflated``. A hook that keeps up sees every update.
-    Trades kept for one pending delivery are capped at ``max_trades``; trades beyond the cap are
-    dropped oldest first and counted in ``stats.dropped_trades``.
-
-``"queue"``
-    Every update is delivered, in order, with a frozen copy of the book taken when the update
-    happened (``book.copy()``), through a queue of at most ``maxsize`` updates. When the queue is
-    full the oldest pending update is dropped and counted in ``stats.dropped``. Costs a book copy
-    per update: use it when a hook must see every intermediate state.
-
-Sync hooks run on the event loop. A sync hook that is idle when an update arrives is called at
-once, inside the dispatch, so fast sync hooks see every update with no task switch; a sync hook
-that blocks (``time.sleep``, blocking I/O) blocks the whole loop: make such hooks async, or pass
-``thread=True`` to run it in a worker thread of its own (it is then always handed a book copy;
-a call already running when the Updater stops cannot be interrupted, and nothing waits for it).
-
-Async hooks run in a task of their own. A hook that raises is logged (logger
-``marketstreams.hooks``) and counted in ``stats.errors``; its next deliveries go on.
+More in docs/modules.md (``marketstreams.hooks``).
 """
 
 from __future__ import annotations
@@ -37,7 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
-from .models import Trade, Update
+from .conflate import Conflator
+from .models import Book, Trade, Update
 
 __all__ = ["Hook", "HookFunction", "HookStats", "call_now"]
 
@@ -143,7 +121,7 @@ class Hook:
         self.stats = HookStats()
         self._whole_update = False  # internal: the Updater's iterator takes Update objects
         self._copy = policy == "queue" or thread
-        self._pending: dict[tuple[str, str], Update] = {}
+        self._pending: Conflator[tuple[str, str], Book, Trade] = Conflator(max_trades, self.stats)
         self._queue: deque[Update] = deque()
         self._wakeup = asyncio.Event()
         self._idle = asyncio.Event()  # set whenever the delivery task has nothing left to do
@@ -170,19 +148,7 @@ class Hook:
                 self.stats.dropped += 1
             self._queue.append(Update(update.book.copy(), list(update.trades), update.snapshot))
         else:
-            key = update.key
-            pending = self._pending.get(key)
-            if pending is None:
-                self._pending[key] = Update(update.book, list(update.trades), update.snapshot)
-            else:
-                self.stats.conflated += 1
-                pending.snapshot = pending.snapshot or update.snapshot
-                if update.trades:
-                    pending.trades.extend(update.trades)
-                    excess = len(pending.trades) - self.max_trades
-                    if excess > 0:
-                        del pending.trades[:excess]
-                        self.stats.dropped_trades += excess
+            self._pending.offer(update.key, update.book, update.trades, update.snapshot)
         self._wakeup.set()
 
     def start(self) -> None:
@@ -226,11 +192,9 @@ class Hook:
     def _next(self) -> Update:
         if self._queue:
             return self._queue.popleft()
-        key = next(iter(self._pending))
-        update = self._pending.pop(key)
-        if self._copy:
-            update.book = update.book.copy()
-        return update
+        _, pending = self._pending.pop_first()
+        book = pending.value.copy() if self._copy else pending.value
+        return Update(book, pending.trades, pending.snapshot)
 
     def _call_sync(self, book: Any, trades: list[Trade]) -> None:
         self.stats.calls += 1

@@ -1,32 +1,7 @@
 """Metrics for long-running processes, per venue and per book, as a Python API and as Prometheus
 text.
 
-::
-
-    metrics = Metrics.for_updater(updater)      # attaches once; safe while running
-    metrics.snapshot()                           # a dict: venues, books, feeds, hooks
-    metrics.render_prometheus()                  # the text exposition format 0.0.4
-
-What is measured:
-
-* per book (``venue``, ``book``): updates and trades delivered, updates per second over the last
-  ``window`` seconds, lag from the venue's timestamp to local receipt (a histogram, seconds),
-  times the book went out of sync (gaps, drops, silences: the hooks were handed it invalid), and
-  updates the venue itself conflated (Betfair's ``con``);
-* per feed (a venue connection): reconnects, sequence gaps, silences, malformed frames, venue
-  errors, messages, connected or not (from :class:`~marketstreams.feed.FeedStats`);
-* per hook: calls, errors, and conflated deliveries (updates merged while the hook was busy) and
-  drops (from :class:`~marketstreams.hooks.HookStats`);
-* anything else with ``stats.as_dict()`` (a :class:`~marketstreams.recording.Recorder`, a Redis
-  sink) registered with :meth:`Metrics.track`.
-
-The hook costs about a microsecond an update; everything else is computed when read. Memory is
-flat: a book keeps only the rate samples of the last ``window`` seconds, and a book is forgotten
-(:meth:`Metrics.forget`, or by itself) ``expire_closed_after`` seconds (default 600, the proxy's
-``evict_closed_after``) after its last update once its status is ``CLOSED`` (a settled Betfair
-market), or ``expire_idle_after`` seconds (default 3600; ``None``: never) after its last update
-whatever its status. Expired books are swept while updates arrive and on every read; a book that
-updates again is counted afresh (its counters restart from zero).
+More in docs/modules.md (``marketstreams.metrics``).
 """
 
 from __future__ import annotations
@@ -39,8 +14,7 @@ from typing import Any, Final
 
 from .hooks import Hook
 from .models import describe
-from .prometheus import labels as _labels
-from .prometheus import number as _number
+from .prometheus import Exposition
 from .updater import Updater
 
 __all__ = ["LAG_BUCKETS", "BookMetrics", "Metrics", "render_prometheus"]
@@ -331,35 +305,9 @@ def _feed_name(feed: Any, index: int) -> str:
 # -- Prometheus text ---------------------------------------------------------------------------
 
 
-class _Text:
-    def __init__(self) -> None:
-        self.families: dict[str, list[str]] = {}
-
-    def add(self, name: str, kind: str, help_text: str, value: Any, labels: dict[str, str]) -> None:
-        lines = self.families.get(name)
-        if lines is None:
-            lines = self.families[name] = [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
-        lines.append(f"{name}{_labels(labels)} {_number(value)}")
-
-    def histogram(
-        self, name: str, help_text: str, lag: dict[str, Any], labels: dict[str, str]
-    ) -> None:
-        lines = self.families.get(name)
-        if lines is None:
-            lines = self.families[name] = [f"# HELP {name} {help_text}", f"# TYPE {name} histogram"]
-        for bound, count in lag["buckets"]:
-            le = "+Inf" if bound == float("inf") else repr(float(bound))
-            lines.append(f"{name}_bucket{_labels({**labels, 'le': le})} {count}")
-        lines.append(f"{name}_sum{_labels(labels)} {_number(float(lag['sum']))}")
-        lines.append(f"{name}_count{_labels(labels)} {lag['count']}")
-
-    def text(self) -> str:
-        return "\n".join(line for lines in self.families.values() for line in lines) + "\n"
-
-
 def render_prometheus(snapshot: dict[str, Any]) -> str:
     """Prometheus text (format 0.0.4) of a :meth:`Metrics.snapshot`."""
-    out = _Text()
+    out = Exposition()
     for b in snapshot["books"].values():
         lab = {"venue": b["venue"], "book": b["book"]}
         out.add("marketstreams_book_updates_total", "counter", "Book updates.", b["updates"], lab)

@@ -1,10 +1,10 @@
-"""Prometheus text exposition helpers shared by the metrics modules (format 0.0.4)."""
+"""The Prometheus text exposition (format 0.0.4): the one renderer of both metrics modules."""
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["escape", "labels", "number"]
+__all__ = ["Exposition", "escape", "labels", "number"]
 
 
 def escape(value: str) -> str:
@@ -32,3 +32,51 @@ def number(value: Any) -> str:
             return "-Inf"
         return repr(value)
     return str(value)
+
+
+class Exposition:
+    """Metric families in the text format: each family's HELP and TYPE once, then its samples
+    together, in the order the families were first added. ``prefix`` starts every name."""
+
+    def __init__(self, prefix: str = "") -> None:
+        self.prefix = prefix
+        self.families: dict[str, list[str]] = {}
+
+    def _family(self, name: str, kind: str, help_text: str) -> list[str]:
+        lines = self.families.get(name)
+        if lines is None:
+            lines = self.families[name] = [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
+        return lines
+
+    def add(
+        self,
+        name: str,
+        kind: str,
+        help_text: str,
+        value: Any,
+        labels_: dict[str, str] | None = None,
+    ) -> None:
+        """One sample of a counter or gauge."""
+        name = self.prefix + name
+        lines = self._family(name, kind, help_text)
+        lines.append(f"{name}{labels(labels_ or {})} {number(value)}")
+
+    def histogram(
+        self, name: str, help_text: str, hist: dict[str, Any], labels_: dict[str, str] | None = None
+    ) -> None:
+        """A histogram from ``{"buckets": [(upper bound, cumulative count)...], "sum", "count"}``
+        (an infinite bound may be given as ``float("inf")`` or ``"+Inf"``)."""
+        name = self.prefix + name
+        lab = labels_ or {}
+        lines = self._family(name, "histogram", help_text)
+        for bound, count in hist["buckets"]:
+            if isinstance(bound, str):
+                le = bound
+            else:
+                le = "+Inf" if bound == float("inf") else repr(float(bound))
+            lines.append(f"{name}_bucket{labels({**lab, 'le': le})} {count}")
+        lines.append(f"{name}_sum{labels(lab)} {number(float(hist['sum']))}")
+        lines.append(f"{name}_count{labels(lab)} {hist['count']}")
+
+    def text(self) -> str:
+        return "\n".join(line for lines in self.families.values() for line in lines) + "\n"

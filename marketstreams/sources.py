@@ -13,9 +13,9 @@ import tarfile
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import IO, Any, Protocol, cast
+from typing import IO, Any, cast
 
-from .exceptions import ConfigurationError, ReplayError
+from .exceptions import ConfigurationError, MarketStreamsError, ReplayError
 
 __all__ = [
     "BrokenStream",
@@ -105,10 +105,6 @@ def _expand(path: str) -> list[Source]:
         raise ReplayError(path, None, f"cannot read the archive ({exc})") from exc
 
 
-class _Decompressor(Protocol):
-    def decompress(self, data: bytes) -> bytes: ...
-
-
 def _decompressor(name: str) -> tuple[Any, bool] | None:
     """(factory of a fresh decompressor, supports multi-stream) for a file name, None if plain."""
     if name.endswith(".bz2"):
@@ -184,7 +180,7 @@ def _pieces(dec: Any, raw: bytes) -> Iterator[bytes]:
         yield dec.decompress(raw)
 
 
-class BrokenStream(Exception):
+class BrokenStream(MarketStreamsError):
     """The byte stream of a source broke (corrupt or truncated); callers add where."""
 
 

@@ -1,21 +1,6 @@
 """The proxy's state, without sockets: books in, per-client conflating queues out.
 
-:class:`Hub` is an :class:`~marketstreams.Updater` hook (``hub.on_update(book, trades)``). Per
-book it keeps the latest state, serialised at most once per change and only when a client asks
-for it. Per client (:class:`Client`) it keeps a bounded, conflating queue:
-
-* at most one pending delivery per subscribed book, always the book's *latest* state; updates
-  that arrive while one is pending are merged into it (counted as ``conflated``);
-* the trades of merged updates, in order, capped at ``max_trades`` per book (oldest dropped,
-  counted as ``dropped_trades`` and reported in the next ``trades`` message);
-* replies and errors to its requests, capped at ``max_replies`` (a client that floods requests
-  and reads nothing is cut), plus the latest ``books`` list and ``venue`` states.
-
-A client's memory is therefore bounded by its subscriptions, whatever it does. Offering an update
-never blocks and never waits for any client: the server's writer task per client takes everything
-pending as one frame whenever its socket accepts more. A client whose oldest undelivered update
-is older than ``max_pending_seconds``, or whose connection holds more than ``max_buffer_bytes``
-unsent, is disconnected (reason ``slow``) by :meth:`Hub.tick`.
+More in docs/modules.md (``marketstreams.proxy.hub``).
 """
 
 from __future__ import annotations
@@ -28,6 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
+from ..conflate import Conflator, Pending
 from ..feed import Feed
 from ..models import Trade, describe
 from .metrics import ClientCounters, Histogram, VenueCounters
@@ -159,17 +145,14 @@ class Client:
         "close_reason",
         "closed",
         "control",
-        "dropped",
         "id",
         "inflight_since",
         "keyed",
         "peer",
         "pending",
         "pending_since",
-        "snapshots",
         "stats",
         "subscriptions",
-        "trades",
         "wakeup",
     )
 
@@ -187,16 +170,14 @@ class Client:
         self.abort = abort
         self.buffered = buffered
         self.subscriptions: set[str] = set()
-        self.pending: dict[str, int] = {}  # book id -> updates merged into its pending delivery
-        self.snapshots: set[str] = set()  # pending deliveries to send as "snapshot"
-        self.trades: dict[str, list[bytes]] = {}
-        self.dropped: dict[str, int] = {}  # trades dropped per book since the last delivery
+        self.stats = ClientCounters()
+        # book id -> its pending delivery (merged updates, encoded trades, snapshot or not)
+        self.pending: Conflator[str, None, bytes] = Conflator(hub.limits.max_trades, self.stats)
         self.control: list[bytes] = []  # replies and errors, in order
         self.keyed: dict[str, bytes] = {}  # latest-only pushes: "books", "venue:<name>"
         self.pending_since: float | None = None  # monotonic time the oldest pending item came
         self.inflight_since: float | None = None  # same, for the frame being written
         self.wakeup = asyncio.Event()
-        self.stats = ClientCounters()
         self.closed = False
         self.close_reason: str | None = None
 
@@ -205,29 +186,15 @@ class Client:
 
     # -- filling (the hub) ---------------------------------------------------------------------
 
-    def offer(self, book: str, trades: list[bytes] | None, now: float) -> None:
+    def offer(
+        self, book: str, trades: list[bytes] | None, now: float, snapshot: bool = False
+    ) -> Pending[None, bytes]:
         """A new state of ``book`` (and the trades that led to it). Never blocks."""
-        pending = self.pending
-        merged = pending.get(book)
-        if merged is None:
-            pending[book] = 0
-            if self.pending_since is None:
-                self.pending_since = now
-        else:
-            pending[book] = merged + 1
-            self.stats.conflated += 1
-        if trades:
-            kept = self.trades.get(book)
-            if kept is None:
-                self.trades[book] = list(trades)
-            else:
-                kept.extend(trades)
-                excess = len(kept) - self._hub.limits.max_trades
-                if excess > 0:
-                    del kept[:excess]
-                    self.dropped[book] = self.dropped.get(book, 0) + excess
-                    self.stats.dropped_trades += excess
+        if self.pending_since is None:
+            self.pending_since = now
+        pending = self.pending.offer(book, None, trades, snapshot)
         self.wakeup.set()
+        return pending
 
     def reply(self, message: dict[str, Any], now: float) -> None:
         """Queue a reply or an error; cuts the client when too many are unread."""
@@ -251,23 +218,20 @@ class Client:
         self.wakeup.set()
 
     def request_snapshot(self, state: BookState, now: float) -> None:
-        self.snapshots.add(state.id)
+        pending = self.offer(state.id, None, now, snapshot=True)
         if state.recent:
-            self.trades[state.id] = list(state.recent)
-        self.offer(state.id, None, now)
+            pending.trades = list(state.recent)
 
     def forget(self, book: str) -> None:
         self.subscriptions.discard(book)
-        self.pending.pop(book, None)
-        self.snapshots.discard(book)
-        self.trades.pop(book, None)
-        self.dropped.pop(book, None)
-
-    # -- draining (the server's writer) -------------------------------------------------------
+        self.pending.discard(book)
 
     @property
-    def has_pending(self) -> bool:
-        return bool(self.pending or self.control or self.keyed)
+    def trades(self) -> dict[str, list[bytes]]:
+        """The encoded trades pending per book (a view for tests and debugging)."""
+        return {book: p.trades for book, p in self.pending.pending.items() if p.trades}
+
+    # -- draining (the server's writer) -------------------------------------------------------
 
     def take(self, now: float) -> bytes | None:
         """Everything pending as one frame (a JSON array), or None when nothing is."""
@@ -290,22 +254,21 @@ class Client:
         stats = self.stats
         if self.pending:
             books = self._hub.books
-            snapshots = self.snapshots
-            trades_pending = self.trades
-            for name, merged in self.pending.items():
+            for name, pending in self.pending.pending.items():
                 state = books.get(name)
                 if state is None:
                     continue
-                trades = trades_pending.pop(name, None) if trades_pending else None
+                trades = pending.trades
+                merged = pending.merged
                 if trades:
                     add(b'{"type":"trades","book":')
                     add(state.id_json)
-                    add(b',"dropped":%d,"trades":[' % self.dropped.pop(name, 0))
+                    add(b',"dropped":%d,"trades":[' % pending.dropped)
                     add(b",".join(trades))
                     add(b"]},")
                     stats.trades += len(trades)
                     messages += 1
-                if name in snapshots:
+                if pending.snapshot:
                     add(b'{"type":"snapshot","conflated":%d,' % merged)
                 elif merged:
                     add(b'{"type":"update","conflated":%d,' % merged)
@@ -316,7 +279,6 @@ class Client:
                 messages += 1
                 stats.deliveries += 1
             self.pending.clear()
-            snapshots.clear()
         if not pieces:  # only books that have gone since
             self.pending_since = None
             return None
@@ -476,9 +438,7 @@ class Hub:
             state.recent.extend(encoded)
         name = state.id
         for client in state.subscribers:
-            if resnapshot:
-                client.snapshots.add(name)
-            client.offer(name, encoded, now)
+            client.offer(name, encoded, now, resnapshot)
 
     def _new_book(self, book: Any) -> BookState:
         venue = self._venue(book.venue)

@@ -13,8 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from typing import Any, Final
 
-from ..prometheus import labels as _labels
-from ..prometheus import number as _number
+from ..prometheus import Exposition
 
 __all__ = ["LATENCY_BUCKETS", "ClientCounters", "Histogram", "Rate", "prometheus_text"]
 
@@ -132,55 +131,24 @@ class VenueCounters:
 # -- Prometheus --------------------------------------------------------------------------------
 
 
-class _Writer:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-        self._declared: set[str] = set()
-
-    def metric(
-        self, name: str, kind: str, help_text: str, value: Any, labels: dict[str, str] | None = None
-    ) -> None:
-        name = f"marketstreams_proxy_{name}"
-        if name not in self._declared:
-            self._declared.add(name)
-            self.lines.append(f"# HELP {name} {help_text}")
-            self.lines.append(f"# TYPE {name} {kind}")
-        self.lines.append(f"{name}{_labels(labels or {})} {_number(value)}")
-
-    def histogram(
-        self, name: str, help_text: str, hist: dict[str, Any], labels: dict[str, str] | None = None
-    ) -> None:
-        full = f"marketstreams_proxy_{name}"
-        labels = labels or {}
-        if full not in self._declared:
-            self._declared.add(full)
-            self.lines.append(f"# HELP {full} {help_text}")
-            self.lines.append(f"# TYPE {full} histogram")
-        for bound, count in hist["buckets"]:
-            le = bound if isinstance(bound, str) else repr(float(bound))
-            self.lines.append(f"{full}_bucket{_labels({**labels, 'le': le})} {count}")
-        self.lines.append(f"{full}_sum{_labels(labels)} {_number(float(hist['sum']))}")
-        self.lines.append(f"{full}_count{_labels(labels)} {hist['count']}")
-
-
 def prometheus_text(snapshot: dict[str, Any]) -> str:
     """The Prometheus text exposition (format 0.0.4) of a :meth:`Hub.metrics` snapshot."""
-    w = _Writer()
-    w.metric("uptime_seconds", "gauge", "Seconds since the proxy started.", snapshot["uptime"])
+    w = Exposition(prefix="marketstreams_proxy_")
+    w.add("uptime_seconds", "gauge", "Seconds since the proxy started.", snapshot["uptime"])
     for venue, v in sorted(snapshot["venues"].items()):
         lab = {"venue": venue}
-        w.metric("updates_total", "counter", "Book updates received.", v["updates"], lab)
-        w.metric(
+        w.add("updates_total", "counter", "Book updates received.", v["updates"], lab)
+        w.add(
             "updates_per_second",
             "gauge",
             "Book updates per second over the last seconds.",
             v["updates_per_second"],
             lab,
         )
-        w.metric("books", "gauge", "Books known.", v["book_count"], lab)
-        w.metric("feeds", "gauge", "Feeds (venue connections) configured.", v["feeds"], lab)
-        w.metric("feeds_connected", "gauge", "Feeds connected now.", v["connected"], lab)
-        w.metric("reconnects_total", "counter", "Feed reconnections.", v["reconnects"], lab)
+        w.add("books", "gauge", "Books known.", v["book_count"], lab)
+        w.add("feeds", "gauge", "Feeds (venue connections) configured.", v["feeds"], lab)
+        w.add("feeds_connected", "gauge", "Feeds connected now.", v["connected"], lab)
+        w.add("reconnects_total", "counter", "Feed reconnections.", v["reconnects"], lab)
         w.histogram(
             "venue_lag_seconds",
             "Venue timestamp to local receipt, seconds.",
@@ -188,7 +156,7 @@ def prometheus_text(snapshot: dict[str, Any]) -> str:
             lab,
         )
         for q in ("p50", "p99"):
-            w.metric(
+            w.add(
                 "venue_lag_quantile_seconds",
                 "gauge",
                 "Recent venue-to-receipt lag quantiles, seconds.",
@@ -196,10 +164,10 @@ def prometheus_text(snapshot: dict[str, Any]) -> str:
                 {**lab, "quantile": "0.5" if q == "p50" else "0.99"},
             )
     c = snapshot["clients"]
-    w.metric("clients", "gauge", "Websocket clients connected now.", c["connected"])
-    w.metric("clients_accepted_total", "counter", "Websocket clients accepted.", c["accepted"])
+    w.add("clients", "gauge", "Websocket clients connected now.", c["connected"])
+    w.add("clients_accepted_total", "counter", "Websocket clients accepted.", c["accepted"])
     for reason, n in sorted(c["refused"].items()):
-        w.metric(
+        w.add(
             "clients_refused_total",
             "counter",
             "Websocket clients refused.",
@@ -207,7 +175,7 @@ def prometheus_text(snapshot: dict[str, Any]) -> str:
             {"reason": reason},
         )
     for reason, n in sorted(c["disconnected"].items()):
-        w.metric(
+        w.add(
             "clients_disconnected_total",
             "counter",
             "Websocket clients gone, by reason.",
@@ -226,10 +194,10 @@ def prometheus_text(snapshot: dict[str, Any]) -> str:
         "bad_requests": "Client requests answered with an error.",
     }
     for key, text in help_texts.items():
-        w.metric(f"{key}_total", "counter", text, totals[key])
+        w.add(f"{key}_total", "counter", text, totals[key])
     w.histogram(
         "queue_delay_seconds",
         "Time the oldest update of a frame waited in its client's queue, seconds.",
         c["queue_delay"],
     )
-    return "\n".join(w.lines) + "\n"
+    return w.text()

@@ -1,21 +1,6 @@
 """The proxy's websocket protocol, sans-I/O: requests in, JSON messages out.
 
-Nothing here touches a socket. Clients send one JSON object per text frame::
-
-    {"op": "list"}
-    {"op": "subscribe", "books": ["luno:XBTZAR", "betfair:1.234"], "id": 7}
-    {"op": "unsubscribe", "books": ["luno:XBTZAR"]}
-    {"op": "ping"}
-
-The server sends every frame as a JSON *array* of messages, oldest first, so that one frame can
-carry everything a client has pending. Each message has a ``type``: ``hello``, ``books``,
-``venue``, ``subscribed``, ``unsubscribed``, ``snapshot``, ``update``, ``trades``, ``pong``,
-``error``. Book messages carry the whole top of the book (``depth`` levels a side), never a diff,
-so a client that missed updates is right again with the next one. docs/proxy.md has the full
-reference.
-
-Numbers are JSON numbers. Luno's exact :class:`~decimal.Decimal` amounts are written digit for
-digit (``1200000.00``), so ``json.loads(frame, parse_float=Decimal)`` recovers them exactly.
+More in docs/modules.md (``marketstreams.proxy.protocol``).
 """
 
 from __future__ import annotations
@@ -26,6 +11,7 @@ from typing import Any, Final
 
 import orjson
 
+from ..exceptions import MarketStreamsError
 from ..models import BookKind, Trade, describe
 
 __all__ = [
@@ -94,7 +80,7 @@ class Request:
     id: str | int | None = None
 
 
-class RequestError(ValueError):
+class RequestError(MarketStreamsError, ValueError):
     """A client message the proxy cannot act on; the client gets an ``error`` message."""
 
     def __init__(

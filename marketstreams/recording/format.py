@@ -1,22 +1,6 @@
 """The recording file format, as pure functions: no files, no threads.
 
-A recording is a stream of bytes, usually gzip-compressed (``.msrec.gz``; ``.msrec.zst`` and
-plain ``.msrec`` work the same). It starts with one header line::
-
-    MSREC 2 {"venue":"luno","endpoint":"wss://ws.luno.com/api/1/stream/XBTZAR",...}\n
-
-then blocks of records. A block is an ASCII head line, an index and the payloads::
-
-    B<count> <payload bytes>\n
-    <count kind letters><count int64 times><count uint32 lengths><payloads>\n
-
-Each record has a kind (one ASCII letter, see :class:`Kind`), a receive time in integer
-nanoseconds since the epoch (``time.time_ns()``, little-endian; the live feed's receive time
-is that value / 1e9, which a replay computes the same way, so it is the very same float) and
-its payload, stored exactly as received: nothing is escaped, frames with newlines or arbitrary
-bytes round-trip. The index is written column by column so that the writer builds it with bulk
-operations rather than a Python loop per frame. ``python -m marketstreams.recording dump FILE``
-shows a recording as text.
+More in docs/modules.md (``marketstreams.recording.format``).
 """
 
 from __future__ import annotations

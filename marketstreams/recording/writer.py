@@ -1,24 +1,6 @@
 """The recorder: frames handed over on the live path, compressed and written by a thread.
 
-The live path only extends a list with one tuple (a single C call, atomic under the GIL: no
-lock), about 0.1 µs a frame. A background thread takes the list every ``flush_interval``
-seconds, or as soon as ``wake_bytes`` wait, builds each channel's block of records with one
-join (and for text one encode) of all its payloads, removes credentials, and compresses the
-block with one call; every ``flush_interval`` (and at :meth:`Recorder.flush`, a rotation, a
-close) it writes what it compressed and flushes the compressor, so that everything up to the
-last flush can be read back even after a crash.
-
-Why batches this big and so few calls: the thread shares the GIL with the event loop.
-Compression runs without it, but each time the thread takes it back, the loop has to hand it
-over (and waits, on a busy or virtual machine, far longer than the thread then holds it), and
-whatever the thread does while holding it (slicing the queue, joining payloads, freeing frames)
-the loop waits for. So the thread works on a few megabytes at a time, with bulk operations on
-whole columns of records (never a Python loop per frame), and makes a handful of GIL-releasing
-calls per batch.
-
-Memory is bounded: when more than ``max_buffer`` bytes (payloads plus 128 bytes a record) wait
-for the thread (a stuck disk), new frames are dropped and counted, and an ``L`` record marks
-the spot in the file.
+More in docs/modules.md (``marketstreams.recording.writer``).
 """
 
 from __future__ import annotations

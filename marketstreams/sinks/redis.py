@@ -1,34 +1,6 @@
 """Books and trades to Redis Streams, and back: one stream per book, for other processes.
 
-::
-
-    async with RedisSink("redis://127.0.0.1:6379/0", depth=10) as sink:
-        await Updater(luno.Feed("XBTZAR"), hooks=[sink]).run()
-
-    # elsewhere, in another process or on another machine
-    books = await RedisBooks("redis://...").latest()     # {("luno", "XBTZAR"): RemoteBook}
-
-**Publishing.** The sink is a sync hook: on every update it serialises the book's top ``depth``
-levels (Betfair markets: each runner's best ``depth`` backs and lays) and the update's trades into
-one entry and appends it to a bounded buffer, nothing else, so a slow or absent Redis never slows
-the feed or the other hooks. A background task sends the buffer in pipelines of ``XADD key
-MAXLEN ~ maxlen``, stream ``{prefix}:{venue}:{market}``, and keeps the stream names in the set
-``{prefix}:books``. When Redis is unreachable, or refuses writes for a while (``OOM``,
-``READONLY`` after a failover, ``MISCONF``, ``NOREPLICAS``, ``MASTERDOWN``, ``BUSY``, ``LOADING``,
-``TRYAGAIN``, ``CLUSTERDOWN``), the entries wait and the task retries with backoff; when more
-than ``buffer`` entries wait, the oldest are dropped and counted (``stats.dropped``). Entries
-Redis refuses for good (any other error reply) are dropped and counted too. Entry ids are chosen
-by the sink (``{ms}-{n}``, ``n`` the book's entry number, also in field ``n``), so an entry sent
-twice across a reconnect is refused by Redis, not stored twice.
-
-**Entries.** Fields ``book`` (JSON: ``venue``, ``market``, ``valid``, ``sequence``, ``timestamp``,
-``received``, ``status``, ``bids``/``asks`` as ``[[price, volume], ...]`` best first; Betfair:
-``runners`` with ``back``/``lay``), ``trades`` (JSON list, only when there are trades) and ``n``.
-Exact decimals (Luno) travel as strings and come back as :class:`~decimal.Decimal`.
-
-**Consuming.** :class:`RedisBooks` lists the streams, rebuilds the latest books
-(:meth:`~RedisBooks.latest`) and follows new entries (:meth:`~RedisBooks.follow`).
-``python -m marketstreams.sinks.redis --url URL`` prints the latest books as JSON.
+More in docs/modules.md (``marketstreams.sinks.redis``).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
 
-from ..exceptions import ConnectionLostError, FrameTooLargeError
+from ..exceptions import ConnectionLostError, FrameTooLargeError, SilenceError
 
 __all__ = ["receive_frames"]
 
@@ -25,8 +25,9 @@ async def receive_frames(
 ) -> AsyncIterator[str | bytes]:
     """Yield text and binary frames until the connection ends.
 
-    Raises :class:`~marketstreams.exceptions.ConnectionLostError` when the server closes, the
-    connection fails, or nothing arrives for ``silence`` seconds; raises
+    Raises :class:`~marketstreams.exceptions.ConnectionLostError` when the server closes or the
+    connection fails, :class:`~marketstreams.exceptions.SilenceError` when nothing arrives for
+    ``silence`` seconds; raises
     :class:`~marketstreams.exceptions.FrameTooLargeError` for a frame over the connection's
     ``max_msg_size``. Calls ``send_keepalive`` whenever the client has not sent one for
     ``keepalive_interval`` seconds.
@@ -45,7 +46,7 @@ async def receive_frames(
             msg = await ws.receive(timeout=timeout)
         except TimeoutError:
             if loop.time() - last_received >= silence:
-                raise ConnectionLostError(f"no frame for {silence:g} s") from None
+                raise SilenceError(f"no frame for {silence:g} s") from None
             continue
         last_received = loop.time()
         kind = msg.type

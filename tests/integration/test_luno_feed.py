@@ -95,13 +95,13 @@ async def test_book_converges_after_fault(server: LunoMockServer, fault: str) ->
     try:
         await watch.until(lambda: feed.book.is_valid and watch.valid_checked >= 20)
         if fault == "gap":
-            server.inject_gap("XBTZAR")
+            server.gap("XBTZAR")
         elif fault == "drop":
             await server.drop("XBTZAR")
         elif fault == "silence":
             server.silence(30.0, "XBTZAR")
         else:
-            server.send_error("internal_error", "try again", pair="XBTZAR")
+            server.error("internal_error", "try again", pair="XBTZAR")
         await watch.until(lambda: feed.stats.connects >= 2 and feed.book.is_valid)
         await watch.until(lambda: watch.valid_checked >= 60)
         await converge(server, watch, feed)
@@ -146,7 +146,7 @@ async def test_malformed_frame_is_counted_not_fatal(
     try:
         await watch.until(lambda: watch.valid_checked >= 5)
         with caplog.at_level(logging.WARNING, logger="marketstreams.luno"):
-            server.send_malformed("XBTZAR")
+            server.malformed("XBTZAR")
             await watch.until(lambda: feed.stats.malformed == 1 and watch.valid_checked >= 30)
         await converge(server, watch, feed)
     finally:

@@ -320,7 +320,7 @@ async def test_inject_gap_skips_exactly_one_sequence(server: LunoMockServer) -> 
     ws, snapshot = await subscribe(server)
     start = int(snapshot["sequence"])
     async with ws:
-        server.inject_gap(PAIR)
+        server.gap(PAIR)
         await server.step(3, PAIR)
         received = [int((await recv_json(ws))["sequence"]) for _ in range(2)]
     assert received == [start + 2, start + 3]
@@ -341,7 +341,7 @@ async def test_drop_aborts_without_a_close_frame(server: LunoMockServer) -> None
 async def test_send_malformed_sends_one_non_json_frame(server: LunoMockServer) -> None:
     ws, snapshot = await subscribe(server)
     async with ws:
-        server.send_malformed(PAIR)
+        server.malformed(PAIR)
         await server.step(1, PAIR)
         junk = await recv(ws)
         with pytest.raises(orjson.JSONDecodeError):
@@ -352,7 +352,7 @@ async def test_send_malformed_sends_one_non_json_frame(server: LunoMockServer) -
 async def test_send_error_sends_the_frame_then_closes(server: LunoMockServer) -> None:
     ws, _ = await subscribe(server)
     async with ws:
-        server.send_error("internal", "something broke")
+        server.error("internal", "something broke")
         assert await recv_json(ws) == {"error_code": "internal", "error": "something broke"}
         await assert_closed(ws)
 

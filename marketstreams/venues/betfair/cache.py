@@ -1,31 +1,6 @@
 """Market and order caches for the Betfair Exchange Stream API, for live streams and files alike.
 
-::
-
-    cache = MarketCache()
-    for line in open("1.127236622", "rb"):
-        for book in cache(line):          # bytes, str or an already decoded dict
-            print(book.market_id, book.runners[0].best_back(3))
-
-A cache applies ``mcm`` (``ocm`` for :class:`OrderCache`) messages and returns the books the
-message changed; other ops (``connection``, ``status``, ``rcm``, ``ccm``) change nothing and return
-``[]``. The rules, from Betfair's documentation and from real recordings:
-
-* a market is created on ``img: true`` *or* on first sight (some files start with deltas);
-  ``img: true`` (or a ``SUB_IMAGE`` message) replaces the market's data, also mid-file;
-* several entries for the same runner in one ``rc`` list are merged, never replaced;
-* price ladders replace the size at a price, size 0 removes it; level ladders do the same by level;
-* totals come from the accumulated traded ladder when the stream carries ``trd`` (PRO files' runner
-  ``tv`` covers one message only), otherwise from ``tv``;
-* unknown fields are ignored, ``clk: null`` and ``spn: "NaN"`` are fine;
-* ``status: 503`` marks every market ``stale`` until a message without it arrives.
-
-Closed markets are evicted ``evict_closed_after`` seconds (stream publish time) after the
-definition first said CLOSED, so a day-long stream keeps flat memory; execution-complete orders are
-dropped ``keep_complete_orders`` seconds after they completed.
-
-A message the cache cannot apply raises :class:`~marketstreams.exceptions.MalformedFrameError`
-with a truncated excerpt; the markets it touched may then hold part of it.
+More in docs/modules.md (``marketstreams.venues.betfair.cache``).
 """
 
 from __future__ import annotations

@@ -1,20 +1,17 @@
 """Betfair-specific exceptions, all inside the marketstreams tree::
 
-    MarketStreamsError
-    ├── ConfigurationError
-    │   └── BetfairConfigurationError     a bad filter, field or range in a subscription
-    └── VenueError
-        ├── BetfairStatusError            status FAILURE with a retryable errorCode
-        ├── AuthenticationError
-        │   ├── BetfairAuthenticationError  NO_APP_KEY, INVALID_APP_KEY, NOT_AUTHORIZED: fatal
-        │   │   └── SessionExpiredError     NO_SESSION, INVALID_SESSION_INFORMATION: log in again
-        │   └── LoginError                  the certificate login or keep-alive was refused
-        └── SubscriptionError
-            └── BetfairSubscriptionError    INVALID_INPUT, SUBSCRIPTION_LIMIT_EXCEEDED,
-                                            INVALID_REQUEST: fatal
-
-Every status error carries ``code`` (Betfair's errorCode), ``message`` (its errorMessage),
-``connection_closed`` and ``action`` (see :func:`classify_error`). None carries a credential.
+MarketStreamsError
+├── ConfigurationError
+│   └── BetfairConfigurationError     a bad filter, field or range in a subscription
+└── VenueError
+    ├── BetfairStatusError            status FAILURE with a retryable errorCode
+    ├── AuthenticationError
+    │   ├── BetfairAuthenticationError  NO_APP_KEY, INVALID_APP_KEY, NOT_AUTHORIZED: fatal
+    │   │   └── SessionExpiredError     NO_SESSION, INVALID_SESSION_INFORMATION: log in again
+    │   └── LoginError                  the certificate login or keep-alive was refused
+    └── SubscriptionError
+        └── BetfairSubscriptionError    INVALID_INPUT, SUBSCRIPTION_LIMIT_EXCEEDED,
+                                        INVALID_REQUEST: fatal
 """
 
 from __future__ import annotations
@@ -73,6 +70,9 @@ def classify_error(code: str | None) -> ErrorAction:
 
 
 class _StatusMixin:
+    """A status error: ``code`` (Betfair's errorCode), ``message`` (its errorMessage),
+    ``connection_closed`` and ``action`` (see :func:`classify_error`); never a credential."""
+
     action: ErrorAction
     connection_closed: bool
 

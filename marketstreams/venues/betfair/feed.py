@@ -1,39 +1,6 @@
 """The Betfair feed: asyncio TLS connections moving bytes between sockets and the sans-I/O core.
 
-::
-
-    racing = betfair.MarketFilter(event_type_ids=["7"], market_types=["WIN"])
-    feed = betfair.Feed(app_key, session, [
-        betfair.MarketSubscription(racing),
-        betfair.OrderSubscription(),
-    ])
-    async for update in feed.updates():
-        book = update.book          # a MarketBook (or an OrderMarket for the order stream)
-
-Each subscription gets its own connection (Betfair keeps one subscription per connection); at
-most ``max_connections`` (Betfair's default limit is 10 per app key). Per connection:
-
-* certificate verification is on unless you pass your own ``ssl_context``;
-* with ``heartbeatMs`` H, a read waits H; after each silent interval a client heartbeat is sent,
-  and after ``idle_intervals`` silent intervals (or ``idle_timeout`` seconds) the connection is
-  declared dead and replaced;
-* on any drop the subscription's markets are marked invalid (one Update each, ``is_valid``
-  False), the feed reconnects with backoff and subscribes again with the stored ``initialClk`` /
-  ``clk``: the server answers with RESUB_DELTA, applied on top of the cache, and the markets are
-  valid again; nothing is lost or applied twice. INVALID_CLOCK falls back to a full image, and
-  so does a change message the cache cannot apply (counted in ``stats.malformed``): its clocks
-  are already past it, so the subscription starts again from an image;
-* refused app keys and refused subscriptions end the iteration with the error; an expired session
-  does too, unless the feed was given a :class:`~.login.BetfairSession`, which logs in again
-  (one login shared by every subscription). A login Betfair refuses ends the iteration with its
-  :class:`~.errors.LoginError` after that one attempt; a passing failure (no answer, an HTTP
-  error) is retried with backoff.
-
-``record=`` (a :class:`~marketstreams.recording.Recorder`, or a folder) records each connection's
-bytes as read, with their receive time, what was sent (the authentication line withheld), every
-connect and drop, and where the feed handed each batch on; beside it, Betfair's historical format
-(one ``mcm`` / ``ocm`` per line) for other Betfair tools. ``marketstreams.replay`` plays the
-recording back through this feed's own logic (see docs/recording.md).
+More in docs/modules.md (``marketstreams.venues.betfair.feed``).
 """
 
 from __future__ import annotations
@@ -53,12 +20,14 @@ from ...exceptions import (
     ConnectionLostError,
     MalformedFrameError,
     MarketStreamsError,
+    SilenceError,
 )
 from ...feed import FeedStats
 from ...models import Update
 from ...recording.format import Header, Kind, Record, public_endpoint
 from ...recording.writer import Channel, Recorder, resolve_recorder
 from ...secret import Secret
+from ...session import Loss
 from ...transport.backoff import Backoff
 from .cache import MarketCache, OrderCache
 from .errors import (
@@ -266,44 +235,18 @@ class Feed:
                 reason = "connection closed"
             except asyncio.CancelledError:
                 raise
-            except SessionExpiredError as exc:
-                if self._login is None:
+            except Exception as exc:
+                loss = retry(exc, can_log_in=self._login is not None)
+                if loss is None:
                     await self._fatal(index, queue, exc)
                     return
-                stale = token
-                reason = f"session expired ({exc.code})"
-            except LoginError as exc:
-                if exc.code not in TRANSIENT_LOGIN_CODES:  # refused credentials
-                    await self._fatal(index, queue, exc)
-                    return
-                self.stats.errors += 1
-                reason = f"login failed: {exc}"
-                counter = "errors"
-            except (
-                BetfairAuthenticationError,
-                BetfairSubscriptionError,
-                ConfigurationError,
-                ssl.SSLCertVerificationError,  # retrying cannot make a certificate valid
-            ) as exc:
-                await self._fatal(index, queue, exc)
-                return
-            except MalformedFrameError as exc:  # a line, or a change the cache cannot apply
-                self.stats.malformed += 1
-                reason = f"malformed frame: {exc}"
-                counter = "malformed"
-            except Exception as exc:  # connection errors, status failures: retried
-                if getattr(exc, "action", None) is ErrorAction.FATAL:
-                    await self._fatal(index, queue, exc)
-                    return
-                if isinstance(exc, ConnectionLostError):
-                    reason = str(exc)
-                    if isinstance(exc, _Silence):
-                        counter = "silences"
-                else:
-                    reason = f"{exc.__class__.__name__}: {exc}"
-                    if getattr(exc, "code", None) is not None:
-                        self.stats.errors += 1
-                        counter = "errors"
+                if isinstance(exc, SessionExpiredError):
+                    stale = token  # log in again before reconnecting
+                reason, counter = loss.reason, loss.counter
+                if counter == "errors":
+                    self.stats.errors += 1
+                elif counter == "malformed":
+                    self.stats.malformed += 1
             self._record_lost(index, reason, counter)
             self.stats.connected = False
             invalid = cache.invalidate(reason)
@@ -400,7 +343,7 @@ class Feed:
                     missed += 1
                     if missed >= self.idle_intervals:
                         stats.silences += 1
-                        raise _Silence(f"silent for {missed} heartbeat intervals") from None
+                        raise SilenceError(f"silent for {missed} heartbeat intervals") from None
                     protocol.send_heartbeat()
                     out = protocol.data_to_send()
                     writer.write(out)
@@ -634,8 +577,35 @@ class Feed:
         return []
 
 
-class _Silence(ConnectionLostError):
-    """Nothing came for several heartbeat intervals."""
+def retry(exc: BaseException, can_log_in: bool) -> Loss | None:
+    """The one retry decision of a Betfair stream connection: a :class:`Loss` to reconnect
+    after (logging in again first after an expired session), None to give up.
+    ``can_log_in``: the feed was given a login, not a plain session token."""
+    if isinstance(exc, SessionExpiredError):
+        return Loss(f"session expired ({exc.code})") if can_log_in else None
+    if isinstance(exc, LoginError):  # refused credentials are fatal, an outage is not
+        return Loss(f"login failed: {exc}", "errors") if exc.code in TRANSIENT_LOGIN_CODES else None
+    if isinstance(exc, _FATAL):
+        return None
+    if isinstance(exc, MalformedFrameError):  # a line, or a change the cache cannot apply
+        return Loss(f"malformed frame: {exc}", "malformed")
+    if getattr(exc, "action", None) is ErrorAction.FATAL:
+        return None
+    if isinstance(exc, ConnectionLostError):
+        return Loss(str(exc), "silences" if isinstance(exc, SilenceError) else None)
+    # connection errors, status failures: retried
+    return Loss(
+        f"{exc.__class__.__name__}: {exc}",
+        "errors" if getattr(exc, "code", None) is not None else None,
+    )
+
+
+_FATAL = (
+    BetfairAuthenticationError,
+    BetfairSubscriptionError,
+    ConfigurationError,
+    ssl.SSLCertVerificationError,  # retrying cannot make a certificate valid
+)
 
 
 class _Unapplied(MalformedFrameError):

@@ -12,7 +12,6 @@ for an independent plain-data copy to keep across messages.
 from __future__ import annotations
 
 import copy
-import math
 from typing import Any, ClassVar
 
 import numpy as np
@@ -610,16 +609,3 @@ class OrderMarket:
 
     def __repr__(self) -> str:
         return f"<OrderMarket betfair:{self.market_id} runners={len(self.runners)}>"
-
-
-def to_float(value: Any) -> float | None:
-    """A stream number as float: ``spn``/``spf`` may be the strings ``"NaN"``/``"Infinity"``."""
-    if value is None or value.__class__ is float:
-        return value
-    if isinstance(value, str):
-        return float(value)
-    return float(value)
-
-
-def is_nan(value: float | None) -> bool:
-    return value is not None and math.isnan(value)

@@ -1,22 +1,6 @@
 """Sans-I/O core of the Betfair Exchange Stream API: bytes in, events and bytes out.
 
-No sockets, no asyncio: :class:`StreamProtocol` is fed raw bytes with :meth:`receive_data` and
-returns events; :meth:`data_to_send` hands back what to write. The feed moves bytes; tests drive
-this module with literal bytes.
-
-One connection carries one subscription. The protocol:
-
-1. frames on raw bytes (CRLF; a line may be megabytes long and a UTF-8 character may straddle two
-   reads, so decoding happens only after framing);
-2. waits for ``{"op":"connection"}``, authenticates, then subscribes, resuming from the
-   subscription's stored ``initialClk``/``clk`` when it has them (the server then answers with
-   ``RESUB_DELTA`` instead of a full image);
-3. buffers segmented messages from ``SEG_START`` to ``SEG_END`` and hands them on as one;
-4. records ``initialClk``/``clk`` of every complete change message (heartbeats included), in
-   :class:`SubscriptionState`, which outlives connections;
-5. sorts status failures (:func:`~.errors.classify_error`): fatal and re-login errors and
-   retryable failures that close the connection are raised; ``INVALID_CLOCK`` forgets the clocks
-   and resubscribes for a full image; messages of an earlier subscription id are dropped.
+More in docs/modules.md (``marketstreams.venues.betfair.protocol``).
 """
 
 from __future__ import annotations
@@ -325,10 +309,6 @@ class StreamProtocol:
                 logger.debug("ignoring op %r", op)
             phase_streaming = self.phase == _STREAMING
             yield from events
-
-    def receive_message(self, message: dict[str, Any]) -> list[Event]:
-        """Feed one decoded message (the mock server and tests use this)."""
-        return self.receive_data(orjson.dumps(message) + CRLF)
 
     def _on_connection(self, message: dict[str, Any], events: list[Event]) -> None:
         if self.phase != _CONNECTING:

@@ -123,6 +123,6 @@ SPEC = VenueSpec(
     markets_optional=True,
     historical=MarketCache,
     demo=demo,
-    demo_requires=("mock_servers.betfair",),
+    demo_requires=("mock_servers.betfair", "trustme"),
     mock="mock_servers.betfair",
 )

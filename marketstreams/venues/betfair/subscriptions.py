@@ -1,18 +1,6 @@
 """Subscription descriptions: every filter and data-filter field of the ESA schema.
 
-::
-
-    MarketSubscription(
-        MarketFilter(event_type_ids=["7"], market_types=["WIN"], country_codes=["GB", "IE"]),
-        MarketDataFilter(fields=["EX_ALL_OFFERS", "EX_TRADED", "EX_LTP", "EX_MARKET_DEF"]),
-        conflate_ms=0,
-        heartbeat_ms=5000,
-    )
-    OrderSubscription(OrderFilter(partition_matched_by_strategy_ref=True))
-
-Values are checked against Betfair's documented ranges when created (a
-:class:`~.errors.BetfairConfigurationError` otherwise). ``to_message(id, initial_clk, clk)``
-builds the wire message; fields left ``None`` are left out.
+More in docs/modules.md (``marketstreams.venues.betfair.subscriptions``).
 """
 
 from __future__ import annotations

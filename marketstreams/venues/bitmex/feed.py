@@ -25,14 +25,16 @@ from ...exceptions import (
     ConnectionLostError,
     FrameTooLargeError,
     MalformedFrameError,
+    SilenceError,
     SubscriptionError,
     excerpt,
 )
 from ...feed import FeedStats
 from ...models import Update
-from ...recording.format import Header, Kind, Record, public_endpoint
+from ...recording.format import Header, Record, public_endpoint
 from ...recording.writer import Channel, Recorder, resolve_recorder
 from ...secret import Secret
+from ...session import Loss, RecordReplay
 from ...transport.backoff import Backoff
 from .parse import url_path
 from .protocol import (
@@ -137,15 +139,15 @@ class Connection:
                         self._connected(ws)
                         async for event in self._read(ws):
                             yield event
-                except (AuthenticationError, SubscriptionError, ConfigurationError) as exc:
-                    if self.recording is not None:
-                        self.recording.disconnected(
-                            time.time_ns(), str(exc), error=type(exc).__name__, fatal=True
-                        )
-                    raise
-                except _RETRIED as exc:
-                    reason = str(exc) or type(exc).__name__
-                    counter = "silences" if isinstance(exc, _Silence) else None
+                except Exception as exc:
+                    loss = retry(exc)
+                    if loss is None:
+                        if self.recording is not None:
+                            self.recording.disconnected(
+                                time.time_ns(), str(exc), error=type(exc).__name__, fatal=True
+                            )
+                        raise
+                    reason, counter = loss.reason, loss.counter
                     logger.warning("connection to %s lost: %s", self.url, reason)
                     if self.recording is not None:
                         self.recording.disconnected(
@@ -213,7 +215,7 @@ class Connection:
                 try:
                     msg = await ws.receive(timeout=self.pong_timeout)
                 except TimeoutError:
-                    raise _Silence(
+                    raise SilenceError(
                         f"silent for {self.ping_interval + self.pong_timeout:g} s (no pong)"
                     ) from None
             kind = msg.type
@@ -378,8 +380,7 @@ class Feed:
             session=session,
         )
         self.record = record
-        self._replay_down = False  # replaying: the recorded connection is gone
-        self._replay_lost = False  # replaying: a frame ended it; skip its disconnect record
+        self._replay = RecordReplay(self, closed="closed")  # replaying a recording of this feed
 
     def __repr__(self) -> str:
         auth = " authenticated" if self.protocol.has_credentials else ""
@@ -448,54 +449,39 @@ class Feed:
         """Apply one recorded record exactly as the live feed applied the event it records:
         frames through the same :class:`BitmexProtocol`, connection losses as they happened.
         Raises what the live feed raised (refused credentials or topics)."""
-        kind = record.kind
-        connection = self.connection
-        if kind in Kind.received:
-            if self._replay_down:  # the live feed read nothing more from that connection
-                return []
-            try:
-                events = connection._on_frame(record.data, record.time)
-            except (AuthenticationError, SubscriptionError, ConfigurationError):
-                raise
-            except _RETRIED as exc:
-                self._replay_down = self._replay_lost = True
-                return connection._on_lost(str(exc) or type(exc).__name__, None)
-            finally:
-                self.protocol.data_to_send()  # what the live feed sent is in the recording
-            out: list[Update] = []
-            for event in events:
-                if type(event) is Update:
-                    out.append(event)
-                elif (
-                    isinstance(event, SubscriptionFailed)
-                    and event.op == "subscribe"
-                    and not self._stream  # a stream only ended that listener
-                ):
-                    raise _subscription_error(event)
-            return out
-        if kind == Kind.CONNECTED:
-            self._replay_down = self._replay_lost = False
-            connection._on_connect(record.time)
-            self.protocol.data_to_send()
-            return []
-        if kind == Kind.DISCONNECTED:
-            if self._replay_lost:  # already replayed from the frame that caused it
-                self._replay_lost = False
-                return []
-            info = record.info()
-            if info.get("fatal"):
-                return []
-            self._replay_down = True
-            counter = info.get("counter")
-            return connection._on_lost(
-                str(info.get("reason", "closed")), counter if isinstance(counter, str) else None
-            )
-        if kind == Kind.LOST and not self._replay_down:
-            # The recorder dropped frames here: the books cannot be trusted past this point.
-            self._replay_down = True
-            frames = record.info().get("frames")
-            return connection._on_lost(f"the recording lost {frames} frame(s)", None)
+        try:
+            return self._replay.apply(record)
+        finally:
+            self.protocol.data_to_send()  # what the live feed sent is in the recording
+
+    # -- the session core of a replay (see marketstreams.session) ---------------------------------
+
+    def on_connect(self, now: float) -> list[Update]:
+        self.connection._on_connect(now)
         return []
+
+    def on_data(self, data: str | bytes, now: float) -> list[Update]:
+        out: list[Update] = []
+        for event in self.connection._on_frame(data, now):
+            if type(event) is Update:
+                out.append(event)
+            elif (
+                isinstance(event, SubscriptionFailed)
+                and event.op == "subscribe"
+                and not self._stream  # a stream only ended that listener
+            ):
+                raise _subscription_error(event)
+        return out
+
+    def on_lost(self, loss: Loss) -> list[Update]:
+        return self.connection._on_lost(loss.reason, loss.counter)
+
+    def on_fatal(self) -> None:
+        pass  # the live feed counted it where it happened (an error frame)
+
+    @staticmethod
+    def retry(exc: BaseException) -> Loss | None:
+        return retry(exc)
 
 
 class _StreamReplay(Feed):
@@ -538,10 +524,6 @@ def open_recording(
     return channel, owned
 
 
-class _Silence(ConnectionLostError):
-    """Nothing came back, not even a pong."""
-
-
 # Errors after which the connection is replaced (the replay of a recording does the same).
 _RETRIED = (
     aiohttp.ClientError,
@@ -551,7 +533,18 @@ _RETRIED = (
     MalformedFrameError,
     FrameTooLargeError,
 )
+_FATAL = (AuthenticationError, SubscriptionError, ConfigurationError)  # no retry fixes these
 _AUTH_PREFIX = '{"op":"authKey'
+
+
+def retry(exc: BaseException) -> Loss | None:
+    """The one retry decision of a BitMEX connection: a :class:`Loss` to reconnect after, None
+    to give up."""
+    if isinstance(exc, _FATAL) or not isinstance(exc, _RETRIED):
+        return None
+    return Loss(
+        str(exc) or type(exc).__name__, "silences" if isinstance(exc, SilenceError) else None
+    )
 
 
 def _subscription_error(event: SubscriptionFailed) -> SubscriptionError:

@@ -1,18 +1,6 @@
 """The BitMEX realtime protocol, sans I/O: frames in, events and frames to send out.
 
-::
-
-    proto = BitmexProtocol(["orderBookL2:XBTUSD", "trade:XBTUSD"])
-    proto.connection_made(now=time.time())
-    for frame in proto.data_to_send(): ...            # send them
-    for event in proto.receive(text): ...             # Update, Subscribed, Rows, ...
-    proto.connection_lost("closed")                   # books invalid until their new partial
-
-Nothing here imports asyncio or a websocket library; :mod:`.feed` moves the frames.
-
-Commands go one topic per frame, so every acknowledgement and every error frame names exactly the
-topic that asked. With credentials, ``authKeyExpires`` goes first and the subscriptions only after
-its acknowledgement (also after every reconnect).
+More in docs/modules.md (``marketstreams.venues.bitmex.protocol``).
 """
 
 from __future__ import annotations
@@ -454,11 +442,8 @@ class BitmexProtocol:
             book.received = received
             if check:
                 table.repriced = False
-                bids = state.bids
-                asks = state.asks
-                # Best bid >= best ask, read straight from SortedDict's sorted key lists
-                # (peekitem costs four times as much on this path).
-                if bids and asks and bids._list._lists[-1][-1] >= asks._list._lists[0][0]:
+                # Best bid >= best ask, from the sorted price views (no item lookup).
+                if state.bids and state.asks and state.bid_prices[-1] >= state.ask_prices[0]:
                     self._crossed(book)
             events.append(Update(book, [], False))
         return events

@@ -44,10 +44,10 @@ def feeds(
 
 async def demo(stack: contextlib.AsyncExitStack) -> list[FeedInterface]:
     """Three symbols' books and trades against the built-in mock server."""
-    from mock_servers.bitmex import MockBitmexServer
+    from mock_servers.bitmex import BitmexMockServer
 
     symbols = ("XBTUSD", "ETHUSD", "SOLUSDT")
-    server = await stack.enter_async_context(MockBitmexServer(symbols, interval=0.05, seed=7))
+    server = await stack.enter_async_context(BitmexMockServer(symbols, interval=0.05, seed=7))
     topics = [f"orderBookL2_25:{s}" for s in symbols] + [f"trade:{s}" for s in symbols]
     feed: FeedInterface = Feed(topics, url=server.url, backoff=demo_backoff())
     return [feed]
@@ -68,6 +68,6 @@ SPEC = VenueSpec(
     env={"api_key": "BITMEX_API_KEY", "api_secret": "BITMEX_API_SECRET"},
     record_options={"table": "orderBookL2"},  # a recording keeps the full book
     demo=demo,
-    demo_requires=("mock_servers.bitmex",),
+    demo_requires=("mock_servers.bitmex", "websockets"),
     mock="mock_servers.bitmex",
 )

@@ -1,21 +1,6 @@
 """The ``listen()`` API bitmex-trio-websocket users know, on asyncio::
 
-    async with bitmex.connect() as ws:
-        async for row in ws.listen("trade", "XBTUSD"):
-            print(row["side"], row["size"], row["price"])
-
-``listen(table, symbol=None)`` subscribes on first use, shares one subscription among every
-listener of the same topic, and unsubscribes when the last one leaves. It yields each row of
-partials, inserts and updates (updates as the stored, merged row; book rows always with their
-``price``); deletes are applied to :attr:`BitmexStream.storage` and not yielded. Rows of a new
-partial after a reconnect are yielded again.
-
-A listener left with ``break`` is closed when Python collects it; to unsubscribe at a known
-point use ``contextlib.aclosing(ws.listen(...))``.
-
-``connect(..., record="recordings/")`` records the connection like a feed's ``record=`` does
-(every frame, subscriptions as listeners come and go); ``marketstreams.replay`` plays it back
-through the same protocol core, as book updates for hooks.
+More in docs/modules.md (``marketstreams.venues.bitmex.stream``).
 """
 
 from __future__ import annotations

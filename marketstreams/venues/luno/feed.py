@@ -19,14 +19,16 @@ from ...exceptions import (
     FrameTooLargeError,
     MalformedFrameError,
     ProtocolError,
+    SilenceError,
     VenueError,
     excerpt,
 )
 from ...feed import FeedStats
 from ...models import Update
-from ...recording.format import Header, Kind, Record, public_endpoint
+from ...recording.format import Header, Record, public_endpoint
 from ...recording.writer import Channel, Recorder, resolve_recorder
 from ...secret import Secret
+from ...session import Loss, RecordReplay
 from ...transport.backoff import Backoff
 from ...transport.websocket import receive_frames
 from .protocol import Keepalive, LunoProtocol, Snapshot
@@ -99,8 +101,7 @@ class Feed:
         self.stats = FeedStats()
         self.record = record
         self._told_valid = False  # the last update yielded showed a valid book
-        self._replay_down = False  # replaying: the recorded connection is gone
-        self._replay_lost = False  # replaying: a frame ended it; skip its disconnect record
+        self._replay = RecordReplay(self)  # replaying a recording of this feed
 
     @property
     def book(self) -> OrderBook:
@@ -122,7 +123,7 @@ class Feed:
                     try:
                         ws = await self._connect(session)
                         async with ws:
-                            self._on_connect()
+                            self.on_connect(time.time())
                             logger.info("luno %s: connected to %s", self.pair, self.endpoint)
                             secret = self._api_secret.value if self._api_secret else None
                             credentials = self.protocol.credentials_frame(self._api_key, secret)
@@ -133,22 +134,26 @@ class Feed:
                             await ws.send_str(credentials)
                             async for update in self._session(ws, channel):
                                 yield update
-                    except (AuthenticationError, ConfigurationError) as exc:
-                        self._on_fatal()
+                    except Exception as exc:
+                        loss = self.retry(exc)
+                        if loss is None:
+                            self.on_fatal()
+                            if channel is not None:
+                                channel.disconnected(
+                                    time.time_ns(),
+                                    _reason(exc),
+                                    error=type(exc).__name__,
+                                    fatal=True,
+                                )
+                            raise
                         if channel is not None:
-                            reason, _ = _loss(exc)
                             channel.disconnected(
-                                time.time_ns(), reason, error=type(exc).__name__, fatal=True
+                                time.time_ns(),
+                                loss.reason,
+                                error=type(exc).__name__,
+                                counter=loss.counter,
                             )
-                        raise
-                    except _RETRIED as exc:
-                        reason, counter = _loss(exc)
-                        if channel is not None:
-                            channel.disconnected(
-                                time.time_ns(), reason, error=type(exc).__name__, counter=counter
-                            )
-                        lost = self._on_lost(reason, counter)
-                        if lost is not None:  # tell the hooks once that the book is invalid
+                        for lost in self.on_lost(loss):  # tell the hooks once: the book is invalid
                             yield lost
                         delay = self.backoff.next_delay()
                         logger.warning("luno %s: %s; reconnecting in %.2f s", self.pair, exc, delay)
@@ -206,14 +211,21 @@ class Feed:
             if update is not None:
                 yield update
 
-    # -- what the live loop and the replay of a recording share (no I/O) ------------------------
+    # -- the session core: what the live loop and the replay of a recording share (no I/O) ------
 
-    def _on_connect(self) -> None:
+    def on_connect(self, now: float) -> list[Update]:
+        """A connection opened (the session core's; see :mod:`marketstreams.session`)."""
         stats = self.stats
         stats.connects += 1
         if stats.connects > 1:
             stats.reconnects += 1
         stats.connected = True
+        return []
+
+    def on_data(self, data: str | bytes, now: float) -> list[Update]:
+        """One frame received at ``now``: the update for the hooks, if any."""
+        update = self._on_frame(data, now)
+        return [] if update is None else [update]
 
     def _on_frame(self, frame: str | bytes, now: float) -> Update | None:
         """Apply one frame received at ``now``; the update for the hooks, if any. Raises what
@@ -256,22 +268,41 @@ class Feed:
             return Update(book, [], snapshot=True)
         return Update(book, event.trades)  # type: ignore[union-attr]
 
-    def _on_lost(self, reason: str, counter: str | None) -> Update | None:
-        """The connection is gone (``counter``: the statistic it counts in); the update that
-        tells the hooks the book is invalid, once."""
+    def on_lost(self, loss: Loss) -> list[Update]:
+        """The connection is gone: the update that tells the hooks the book is invalid, once."""
         stats = self.stats
         stats.connected = False
+        counter = loss.counter
         if counter in _COUNTERS:
             setattr(stats, counter, getattr(stats, counter) + 1)
-        self.protocol.connection_lost(reason)
+        self.protocol.connection_lost(loss.reason)
         if self._told_valid:
             self._told_valid = False
-            return Update(self.protocol.book)
-        return None
+            return [Update(self.protocol.book)]
+        return []
 
-    def _on_fatal(self) -> None:
+    def on_fatal(self) -> None:
+        """The feed gives up (refused credentials, an unknown pair)."""
         self.stats.errors += 1
         self.stats.connected = False
+
+    @staticmethod
+    def retry(exc: BaseException) -> Loss | None:
+        """The one retry decision: a :class:`Loss` to reconnect after, None to give up."""
+        if not isinstance(exc, _RETRIED) or isinstance(
+            exc, AuthenticationError | ConfigurationError
+        ):
+            return None
+        counter = None
+        if isinstance(exc, _Unexpected):
+            counter = "malformed"
+        elif isinstance(exc, SilenceError):
+            counter = "silences"
+        elif isinstance(exc, VenueError):
+            counter = "errors"
+        elif isinstance(exc, ProtocolError) and not isinstance(exc, FrameTooLargeError):
+            counter = "gaps"
+        return Loss(_reason(exc), counter)
 
     # -- recording and replay ---------------------------------------------------------------------
 
@@ -304,45 +335,7 @@ class Feed:
         """Apply one recorded record exactly as the live feed applied the event it records:
         frames through the same :class:`LunoProtocol`, connection losses as they happened.
         Raises what the live feed raised (refused credentials, an unknown pair)."""
-        kind = record.kind
-        if kind in Kind.received:
-            if self._replay_down:  # the live feed read nothing more from that connection
-                return []
-            try:
-                update = self._on_frame(record.data, record.time)
-            except (AuthenticationError, ConfigurationError):
-                self._on_fatal()
-                raise
-            except _RETRIED as exc:
-                self._replay_down = self._replay_lost = True
-                lost = self._on_lost(*_loss(exc))
-                return [] if lost is None else [lost]
-            return [] if update is None else [update]
-        if kind == Kind.CONNECTED:
-            self._replay_down = self._replay_lost = False
-            self._on_connect()
-            return []
-        if kind == Kind.DISCONNECTED:
-            if self._replay_lost:  # already replayed from the frame that caused it
-                self._replay_lost = False
-                return []
-            info = record.info()
-            if info.get("fatal"):
-                self._on_fatal()
-                return []
-            self._replay_down = True
-            counter = info.get("counter")
-            lost = self._on_lost(
-                str(info.get("reason", "disconnected")),
-                counter if isinstance(counter, str) else None,
-            )
-            return [] if lost is None else [lost]
-        if kind == Kind.LOST and not self._replay_down:
-            # The recorder dropped frames here: the book cannot be trusted past this point.
-            self._replay_down = True
-            lost = self._on_lost(f"the recording lost {record.info().get('frames')} frame(s)", None)
-            return [] if lost is None else [lost]
-        return []
+        return self._replay.apply(record)
 
 
 # Errors after which the live feed reconnects (the replay of a recording does the same).
@@ -354,6 +347,7 @@ _RETRIED = (
     OSError,
     TimeoutError,
 )
+_FATAL = (AuthenticationError, ConfigurationError)  # no retry can fix these
 _COUNTERS = frozenset({"silences", "errors", "gaps", "malformed"})
 # What LunoProtocol.receive documents raising; anything else is a bug met on a frame.
 _DOCUMENTED = (ProtocolError, VenueError, ConfigurationError)
@@ -363,15 +357,6 @@ class _Unexpected(ProtocolError):
     """The protocol failed on a frame with an exception it does not document."""
 
 
-def _loss(exc: BaseException) -> tuple[str, str | None]:
-    """The book's invalid reason and the statistic a connection loss counts in."""
-    counter = None
-    if isinstance(exc, _Unexpected):
-        counter = "malformed"
-    elif isinstance(exc, ConnectionLostError) and "no frame" in str(exc):
-        counter = "silences"
-    elif isinstance(exc, VenueError):
-        counter = "errors"
-    elif isinstance(exc, ProtocolError) and not isinstance(exc, FrameTooLargeError):
-        counter = "gaps"
-    return f"{type(exc).__name__}: {exc}", counter
+def _reason(exc: BaseException) -> str:
+    """The book's invalid reason for an exception."""
+    return f"{type(exc).__name__}: {exc}"

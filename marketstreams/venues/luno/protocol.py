@@ -1,22 +1,6 @@
 """Sans-I/O core of the Luno market stream: frames in, book changes and events out.
 
-No sockets, no asyncio: :meth:`LunoProtocol.receive` takes one websocket frame (text or bytes) and
-returns what happened. The protocol keeps every resting order (id -> side, price, volume) and
-maintains the price levels of its :class:`~marketstreams.book.OrderBook` incrementally, with
-:class:`~decimal.Decimal` arithmetic, so a level's volume is always the exact sum of its orders.
-
-Rules (Luno's documentation and real captures):
-
-* the first server frame is the snapshot (one entry per order, numbers as decimal strings);
-* every update carries ``sequence`` = previous + 1, even when all its fields are empty; anything
-  else is a gap: the book is invalid until a reconnect brings a new snapshot;
-* an update applies atomically, in the order trades, create, delete, status;
-* a trade subtracts ``base`` from its maker order, which disappears at zero with no delete;
-  a trade for an unknown maker, or one that would leave a negative volume, means we are out of
-  sync (treated like a gap);
-* ``""`` (the two characters, a JSON empty string) is a keepalive, and so is an empty frame (some
-  servers and proxies send one); ``{"error_code": .., "error": ..}`` is an error and the server
-  closes.
+More in docs/modules.md (``marketstreams.venues.luno.protocol``).
 """
 
 from __future__ import annotations

@@ -44,6 +44,6 @@ SPEC = VenueSpec(
     ),
     env={"api_key": "LUNO_API_KEY", "api_secret": "LUNO_API_SECRET"},
     demo=demo,
-    demo_requires=("mock_servers.luno",),
+    demo_requires=("mock_servers.luno", "websockets"),
     mock="mock_servers.luno",
 )

@@ -146,7 +146,7 @@ async def test_garbage_and_split_utf8_and_segments() -> None:
             nonlocal sent_garbage
             if not sent_garbage and feed.market_cache.changes > 10:
                 sent_garbage = True
-                srv.send_garbage()
+                srv.malformed()
             return feed.stats.malformed == 1 and feed.states[0].resubscribes == 1
 
         await run_until(feed, done)

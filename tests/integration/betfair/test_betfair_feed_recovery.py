@@ -57,7 +57,7 @@ async def test_wrong_password_is_fatal_after_one_login() -> None:
         assert info.value.code == "INVALID_USERNAME_OR_PASSWORD"
         assert "wrong-password" not in str(info.value)
         assert srv.login_attempts == 1  # two subscriptions, one refused login, never retried
-        assert srv.connections_total == 0
+        assert srv.accepted == 0
         assert feed.stats.connected is False
 
 
@@ -114,8 +114,8 @@ async def test_a_change_the_cache_cannot_apply_is_recovered_from_a_full_image() 
     async with server(rate=3000.0, start_on_subscribe=True) as srv:
         # The first delta of each stream carries an entry no cache can apply, ahead of its real
         # change (for the order stream: an order placed or filled).
-        srv.corrupt_next("mcm")
-        srv.corrupt_next("ocm")
+        srv.gap("mcm")
+        srv.gap("ocm")
         feed = make_feed(srv, [MARKETS, ORDERS])
         invalid_seen: set[str] = set()
 

@@ -17,7 +17,7 @@ import pytest
 from marketstreams.models import Update
 from marketstreams.transport.backoff import Backoff
 from marketstreams.venues import bitmex
-from mock_servers.bitmex import MockBitmexServer
+from mock_servers.bitmex import BitmexMockServer
 
 HANG_GUARD = 20.0  # seconds before a wait that never completes fails the test
 # Quick pings; a pong wait generous enough that a loaded machine never looks like silence.
@@ -78,7 +78,7 @@ class FeedRunner:
 
 
 def books_match(
-    server: MockBitmexServer, feed: bitmex.Feed, symbols: list[str], n: int | None = None
+    server: BitmexMockServer, feed: bitmex.Feed, symbols: list[str], n: int | None = None
 ) -> bool:
     for symbol in symbols:
         book = feed.books.get(symbol)
@@ -91,14 +91,14 @@ def books_match(
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[MockBitmexServer]:
-    async with MockBitmexServer(
+async def server() -> AsyncIterator[BitmexMockServer]:
+    async with BitmexMockServer(
         ["XBTUSD", "ETHUSD", "SOLUSDT"], interval=None, credentials={KEY: SECRET}
     ) as srv:
         yield srv
 
 
-def _make_feed(server: MockBitmexServer, topics: Any, **kwargs: Any) -> bitmex.Feed:
+def _make_feed(server: BitmexMockServer, topics: Any, **kwargs: Any) -> bitmex.Feed:
     return bitmex.Feed(topics, url=server.url, backoff=fast_backoff(), **{**FAST, **kwargs})
 
 

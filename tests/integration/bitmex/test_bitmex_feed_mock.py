@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from marketstreams.exceptions import AuthenticationError, SubscriptionError
-from mock_servers.bitmex import MockBitmexServer
+from mock_servers.bitmex import BitmexMockServer
 
 SYMBOLS = ["XBTUSD", "ETHUSD"]
 TOPICS = ["orderBookL2:XBTUSD", "orderBookL2:ETHUSD"]
@@ -15,7 +15,7 @@ TOPICS = ["orderBookL2:XBTUSD", "orderBookL2:ETHUSD"]
 
 @pytest.mark.parametrize("legacy", [False, True], ids=["2024-rows", "2021-id-only-rows"])
 async def test_books_follow_the_true_books(
-    server: MockBitmexServer, legacy: bool, make_feed: Any, runner: Any, match: Any
+    server: BitmexMockServer, legacy: bool, make_feed: Any, runner: Any, match: Any
 ) -> None:
     server.set_legacy_ids(legacy)
     feed = make_feed(server, TOPICS)
@@ -30,17 +30,17 @@ async def test_books_follow_the_true_books(
 
 
 async def test_dropped_connections_resync_from_new_partials(
-    server: MockBitmexServer, make_feed: Any, runner: Any, match: Any
+    server: BitmexMockServer, make_feed: Any, runner: Any, match: Any
 ) -> None:
     feed = make_feed(server, TOPICS)
     async with runner(feed) as run:
         await run.until(lambda: match(server, feed, SYMBOLS))
         for drop in range(1, 4):
-            await server.drop_connections()
+            await server.drop()
             # Books turn invalid at once and the market moves while we are away.
             await run.until(lambda: not feed.books["XBTUSD"].is_valid)
             server.step(30)
-            await server.wait_for_connects(drop + 1)
+            await server.wait_accepted(drop + 1)
             await run.until(lambda: match(server, feed, SYMBOLS))
     assert feed.stats.reconnects == 3
     invalid = [reason for _, valid, reason, _ in run.seen if not valid]
@@ -49,21 +49,21 @@ async def test_dropped_connections_resync_from_new_partials(
 
 
 async def test_silence_is_detected_by_ping_and_replaced(
-    server: MockBitmexServer, make_feed: Any, runner: Any, match: Any
+    server: BitmexMockServer, make_feed: Any, runner: Any, match: Any
 ) -> None:
     feed = make_feed(server, TOPICS, pong_timeout=0.3)
     async with runner(feed) as run:
         await run.until(lambda: match(server, feed, SYMBOLS))
         server.silence()
         server.step(25)  # unseen by the client: only a new connection brings it back in sync
-        await server.wait_for_connects(2)
+        await server.wait_accepted(2)
         await run.until(lambda: match(server, feed, SYMBOLS))
     assert feed.stats.silences >= 1
     assert feed.connection.pings >= 1
 
 
 async def test_pings_keep_a_quiet_connection(
-    server: MockBitmexServer, make_feed: Any, runner: Any, match: Any
+    server: BitmexMockServer, make_feed: Any, runner: Any, match: Any
 ) -> None:
     feed = make_feed(server, ["orderBookL2:XBTUSD"])
     async with runner(feed) as run:
@@ -77,7 +77,7 @@ async def test_pings_keep_a_quiet_connection(
 
 
 async def test_repeated_partial_replaces_state(
-    server: MockBitmexServer, make_feed: Any, runner: Any, match: Any
+    server: BitmexMockServer, make_feed: Any, runner: Any, match: Any
 ) -> None:
     feed = make_feed(server, TOPICS)
     async with runner(feed) as run:
@@ -93,13 +93,13 @@ async def test_repeated_partial_replaces_state(
 
 @pytest.mark.parametrize("legacy", [False, True], ids=["2024-rows", "2021-id-only-rows"])
 async def test_unknown_id_does_not_lose_the_other_rows(
-    server: MockBitmexServer, legacy: bool, make_feed: Any, runner: Any, match: Any
+    server: BitmexMockServer, legacy: bool, make_feed: Any, runner: Any, match: Any
 ) -> None:
     server.set_legacy_ids(legacy)
     feed = make_feed(server, ["orderBookL2:XBTUSD"])
     async with runner(feed) as run:
         await run.until(lambda: match(server, feed, ["XBTUSD"]))
-        server.send_unknown_id_update("XBTUSD")
+        server.gap("XBTUSD")
         await run.until(lambda: feed.counters.unknown_keys == 1)
         # Both real rows of that message (one bid, one ask) were applied.
         assert match(server, feed, ["XBTUSD"])
@@ -113,39 +113,39 @@ async def test_unknown_id_does_not_lose_the_other_rows(
 
 
 async def test_malformed_frame_resynchronises(
-    server: MockBitmexServer, make_feed: Any, runner: Any, match: Any
+    server: BitmexMockServer, make_feed: Any, runner: Any, match: Any
 ) -> None:
     feed = make_feed(server, TOPICS)
     async with runner(feed) as run:
         await run.until(lambda: match(server, feed, SYMBOLS))
-        server.send_malformed()
+        server.malformed()
         server.step(10)
-        await server.wait_for_connects(2)
+        await server.wait_accepted(2)
         await run.until(lambda: match(server, feed, SYMBOLS))
     assert feed.stats.malformed == 1
 
 
 async def test_error_frames_are_counted_and_survived(
-    server: MockBitmexServer, make_feed: Any, runner: Any, match: Any
+    server: BitmexMockServer, make_feed: Any, runner: Any, match: Any
 ) -> None:
     feed = make_feed(server, ["orderBookL2:XBTUSD"])
     async with runner(feed) as run:
         await run.until(lambda: match(server, feed, ["XBTUSD"]))
-        server.send_error(503, "Service temporarily unavailable")
+        server.error(503, "Service temporarily unavailable")
         server.step(5)
         await run.until(lambda: feed.stats.errors == 1 and match(server, feed, ["XBTUSD"]))
     assert feed.stats.connects == 1
 
 
 async def test_authenticates_first_on_every_connection(
-    server: MockBitmexServer, make_feed: Any, runner: Any, match: Any, credentials: Any
+    server: BitmexMockServer, make_feed: Any, runner: Any, match: Any, credentials: Any
 ) -> None:
     key, secret = credentials
     feed = make_feed(server, ["order", "orderBookL2:XBTUSD"], api_key=key, api_secret=secret)
     async with runner(feed) as run:
         await run.until(lambda: match(server, feed, ["XBTUSD"]))
-        await server.drop_connections()
-        await server.wait_for_connects(2)
+        await server.drop()
+        await server.wait_accepted(2)
         await run.until(lambda: feed.stats.reconnects == 1 and match(server, feed, ["XBTUSD"]))
         await run.until(lambda: len(server.commands) >= 6)
     ops = [(c["op"], c["args"][0] if c["op"] == "subscribe" else None) for c in server.commands]
@@ -164,7 +164,7 @@ async def test_authenticates_first_on_every_connection(
 
 
 async def test_refused_credentials_raise_a_clear_error(
-    server: MockBitmexServer, make_feed: Any, runner: Any, credentials: Any
+    server: BitmexMockServer, make_feed: Any, runner: Any, credentials: Any
 ) -> None:
     key, _ = credentials
     feed = make_feed(server, ["orderBookL2:XBTUSD"], api_key=key, api_secret="wrong-secret")
@@ -178,7 +178,7 @@ async def test_refused_credentials_raise_a_clear_error(
 
 
 async def test_unknown_symbol_raises_subscription_error(
-    server: MockBitmexServer, make_feed: Any, runner: Any, match: Any
+    server: BitmexMockServer, make_feed: Any, runner: Any, match: Any
 ) -> None:
     feed = make_feed(server, ["orderBookL2:XBTUSD", "orderBookL2:NOSUCH"])
     async with runner(feed) as run:
@@ -188,7 +188,7 @@ async def test_unknown_symbol_raises_subscription_error(
 
 
 async def test_trades_arrive_on_their_book(
-    server: MockBitmexServer, make_feed: Any, runner: Any, match: Any
+    server: BitmexMockServer, make_feed: Any, runner: Any, match: Any
 ) -> None:
     feed = make_feed(server, ["orderBookL2:XBTUSD", "trade:XBTUSD"])
     async with runner(feed) as run:
@@ -201,7 +201,7 @@ async def test_trades_arrive_on_their_book(
 
 
 async def test_orderbook_l2_25_and_orderbook10(
-    server: MockBitmexServer, make_feed: Any, runner: Any, match: Any
+    server: BitmexMockServer, make_feed: Any, runner: Any, match: Any
 ) -> None:
     feed = make_feed(server, ["orderBookL2_25:ETHUSD", "orderBook10:SOLUSDT"])
     async with runner(feed) as run:

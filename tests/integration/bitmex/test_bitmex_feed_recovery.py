@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from marketstreams.venues import bitmex
-from mock_servers.bitmex import MockBitmexServer
+from mock_servers.bitmex import BitmexMockServer
 from tests.conftest import unanswering_server
 
 from .conftest import HANG_GUARD, fast_backoff
@@ -36,7 +36,7 @@ async def test_unanswered_websocket_upgrade_times_out_and_is_retried(runner: Any
 
 
 async def test_unexpected_protocol_error_resynchronises_instead_of_ending_the_feed(
-    server: MockBitmexServer,
+    server: BitmexMockServer,
     make_feed: Any,
     runner: Any,
     match: Any,
@@ -57,11 +57,11 @@ async def test_unexpected_protocol_error_resynchronises_instead_of_ending_the_fe
     async with runner(feed) as run:
         await run.until(lambda: match(server, feed, SYMBOLS))
         with caplog.at_level(logging.ERROR, logger="marketstreams.bitmex"):
-            server.send_malformed('{"info":"unexpected-here"}')
+            server.malformed('{"info":"unexpected-here"}')
             await run.until(lambda: not feed.books["XBTUSD"].is_valid)
             server.step(10)  # the market moves on while the feed resynchronises
             async with asyncio.timeout(HANG_GUARD):  # before the fix the feed had ended
-                await server.wait_for_connects(2)
+                await server.wait_accepted(2)
             await run.until(lambda: match(server, feed, SYMBOLS))
     assert run.error is None  # the feed (and an Updater around it) kept going
     assert feed.stats.malformed == 1

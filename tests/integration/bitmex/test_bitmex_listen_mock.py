@@ -15,18 +15,18 @@ import pytest
 from marketstreams import Updater
 from marketstreams.exceptions import AuthenticationError, SubscriptionError
 from marketstreams.venues import bitmex
-from mock_servers.bitmex import MockBitmexServer
+from mock_servers.bitmex import BitmexMockServer
 
 GUARD = 20.0
 FAST = {"ping_interval": 0.2, "pong_timeout": 2.0}
 REPO = Path(__file__).resolve().parents[3]
 
 
-def subscribes(server: MockBitmexServer, op: str, topic: str) -> int:
+def subscribes(server: BitmexMockServer, op: str, topic: str) -> int:
     return sum(1 for c in server.commands if c.get("op") == op and topic in c.get("args", []))
 
 
-async def test_listeners_share_one_subscription(server: MockBitmexServer) -> None:
+async def test_listeners_share_one_subscription(server: BitmexMockServer) -> None:
     async with bitmex.connect(server.url, **FAST) as ws:
         first = ws.listen("orderBookL2", "XBTUSD")
         second = ws.listen("orderBookL2", "XBTUSD")
@@ -48,7 +48,7 @@ async def test_listeners_share_one_subscription(server: MockBitmexServer) -> Non
         assert subscribes(server, "subscribe", "orderBookL2:XBTUSD") == 1
 
 
-async def test_listen_yields_symbol_rows_and_exposes_storage(server: MockBitmexServer) -> None:
+async def test_listen_yields_symbol_rows_and_exposes_storage(server: BitmexMockServer) -> None:
     server.set_legacy_ids(True)  # update rows carry only the id: listeners still get prices
     async with bitmex.connect(server.url, **FAST) as ws:
         rows = ws.listen("orderBookL2", "ETHUSD")
@@ -65,7 +65,7 @@ async def test_listen_yields_symbol_rows_and_exposes_storage(server: MockBitmexS
         assert book.is_valid
 
 
-async def test_refused_topic_fails_only_its_listener(server: MockBitmexServer) -> None:
+async def test_refused_topic_fails_only_its_listener(server: BitmexMockServer) -> None:
     async with bitmex.connect(server.url, **FAST) as ws:
         good = ws.listen("instrument")
         bad = ws.listen("noSuchTable")
@@ -77,7 +77,7 @@ async def test_refused_topic_fails_only_its_listener(server: MockBitmexServer) -
 
 
 async def test_refused_credentials_end_every_listener(
-    server: MockBitmexServer, credentials: tuple[str, str]
+    server: BitmexMockServer, credentials: tuple[str, str]
 ) -> None:
     key, _ = credentials
     async with bitmex.connect(server.url, key, "not-the-secret", **FAST) as ws:
@@ -90,7 +90,7 @@ async def test_refused_credentials_end_every_listener(
 
 
 async def test_feed_books_flow_into_updater_hooks(
-    server: MockBitmexServer, make_feed: Any, match: Any
+    server: BitmexMockServer, make_feed: Any, match: Any
 ) -> None:
     feed = make_feed(server, ["orderBookL2:XBTUSD", "trade:XBTUSD"])
     seen: list[tuple[str, int]] = []
@@ -151,20 +151,20 @@ async def test_mock_main_runs_alone() -> None:
             await proc.wait()
 
 
-async def test_listener_survives_a_dropped_connection(server: MockBitmexServer) -> None:
+async def test_listener_survives_a_dropped_connection(server: BitmexMockServer) -> None:
     async with bitmex.connect(server.url, **FAST) as ws:
         rows = ws.listen("instrument")
         async with asyncio.timeout(GUARD), contextlib.aclosing(rows):
             first = [await anext(rows) for _ in server.markets]  # the partial: one row a symbol
-            await server.drop_connections()
-            await server.wait_for_connects(2)
+            await server.drop()
+            await server.wait_accepted(2)
             again = [await anext(rows) for _ in server.markets]  # the new partial's rows
         assert {r["symbol"] for r in first} == {r["symbol"] for r in again} == set(server.markets)
         assert ws.stats.reconnects == 1
         assert subscribes(server, "subscribe", "instrument") == 2  # once per connection
 
 
-async def test_listen_again_after_the_last_listener_left(server: MockBitmexServer) -> None:
+async def test_listen_again_after_the_last_listener_left(server: BitmexMockServer) -> None:
     async def unsubscribed(times: int) -> None:
         await server.wait_for(lambda: subscribes(server, "unsubscribe", "quote:XBTUSD") == times)
 
@@ -178,7 +178,7 @@ async def test_listen_again_after_the_last_listener_left(server: MockBitmexServe
         assert subscribes(server, "subscribe", "quote:XBTUSD") == 2
 
 
-async def test_updates_are_yielded_as_merged_rows(server: MockBitmexServer) -> None:
+async def test_updates_are_yielded_as_merged_rows(server: BitmexMockServer) -> None:
     async with bitmex.connect(server.url, **FAST) as ws:
         rows = ws.listen("instrument", "XBTUSD")
         async with asyncio.timeout(GUARD), contextlib.aclosing(rows):

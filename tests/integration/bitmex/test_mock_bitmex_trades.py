@@ -8,7 +8,7 @@ import re
 import orjson
 from websockets.asyncio.client import connect
 
-from mock_servers.bitmex import MockBitmexServer, trade_values
+from mock_servers.bitmex import BitmexMockServer, trade_values
 from tests.conftest import shared_data
 
 GUARD = 20.0
@@ -43,7 +43,7 @@ def test_real_xbtusd_trades_are_in_satoshis() -> None:
 
 async def test_mock_xbtusd_trades_gross_value_in_satoshis() -> None:
     async with (
-        MockBitmexServer(["XBTUSD", "ETHUSD"], interval=None, seed=3) as server,
+        BitmexMockServer(["XBTUSD", "ETHUSD"], interval=None, seed=3) as server,
         # max_queue=None: unread messages never pause reading, so the close handshake is quick
         connect(server.url, max_queue=None) as ws,
     ):

@@ -80,9 +80,9 @@ async def test_luno_books_arrive_exact() -> None:
 
 async def test_bitmex_books_arrive_exact() -> None:
     from marketstreams.venues.bitmex.feed import Feed
-    from mock_servers.bitmex import MockBitmexServer
+    from mock_servers.bitmex import BitmexMockServer
 
-    async with MockBitmexServer(["XBTUSD", "ETHUSD"], interval=0.01, seed=3) as venue:
+    async with BitmexMockServer(["XBTUSD", "ETHUSD"], interval=0.01, seed=3) as venue:
         topics = ["orderBookL2:XBTUSD", "orderBookL2:ETHUSD", "trade:XBTUSD"]
         feed = Feed(topics, url=venue.url, backoff=Backoff(initial=0.01, maximum=0.05))
         async with proxied(feed) as (_, client):

@@ -65,7 +65,7 @@ async def test_recorded_session_replays_call_for_call(tmp_path: Path, waiter: Wa
         task = asyncio.create_task(Updater(feed, hooks=[observer, waiter]).run())
         try:
             await waiter.until(lambda: feed.stats.reconnects >= 2)
-            srv.send_garbage()
+            srv.malformed()
             await waiter.until(lambda: feed.stats.malformed >= 1)
             await waiter.until(
                 lambda: (

@@ -9,7 +9,7 @@ from pathlib import Path
 from marketstreams import Backoff, Updater
 from marketstreams.recording import Recorder
 from marketstreams.venues import bitmex
-from mock_servers.bitmex import MockBitmexServer
+from mock_servers.bitmex import BitmexMockServer
 
 from .conftest import (
     Observer,
@@ -27,7 +27,7 @@ TOPICS = ["orderBookL2:XBTUSD", "orderBookL2:ETHUSD", "trade:XBTUSD", "trade:ETH
 async def test_recorded_session_replays_call_for_call(tmp_path: Path, waiter: Waiter) -> None:
     folder = tmp_path / "recordings"
     observer = Observer()
-    async with MockBitmexServer(
+    async with BitmexMockServer(
         ["XBTUSD", "ETHUSD"], interval=0.005, credentials={KEY: SECRET}
     ) as server:
         recorder = Recorder(folder, flush_interval=0.05)
@@ -58,13 +58,13 @@ async def test_recorded_session_replays_call_for_call(tmp_path: Path, waiter: Wa
 
         try:
             await healthy(1)
-            await server.drop_connections()
+            await server.drop()
             await healthy(2)
-            server.send_malformed()
+            server.malformed()
             await healthy(3)
             server.repeat_partial("XBTUSD")
-            server.send_unknown_id_update("XBTUSD")
-            server.send_error(503, "Service temporarily unavailable")
+            server.gap("XBTUSD")
+            server.error(503, "Service temporarily unavailable")
             await waiter.until(lambda: feed.counters.unknown_keys >= 1)
             await healthy(3)
             server.silence()

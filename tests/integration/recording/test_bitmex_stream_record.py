@@ -15,7 +15,7 @@ from marketstreams.recording import Recorder
 from marketstreams.replay.recordings import find_recordings
 from marketstreams.sources import discover
 from marketstreams.venues import bitmex
-from mock_servers.bitmex import MockBitmexServer
+from mock_servers.bitmex import BitmexMockServer
 
 from .conftest import HANG_GUARD, recording_bytes, replay_with_function
 
@@ -26,7 +26,7 @@ async def test_stream_recording_replays_to_the_live_book(tmp_path: Path) -> None
     folder = tmp_path / "recordings"
     book_rows: list[dict[str, Any]] = []
     trade_ids: list[str] = []
-    async with MockBitmexServer(["XBTUSD"], interval=0.005, credentials={KEY: SECRET}) as server:
+    async with BitmexMockServer(["XBTUSD"], interval=0.005, credentials={KEY: SECRET}) as server:
         recorder = Recorder(folder, flush_interval=0.05)
         async with bitmex.connect(
             server.url,
@@ -61,7 +61,7 @@ async def test_stream_recording_replays_to_the_live_book(tmp_path: Path) -> None
                 await until(
                     lambda: (b := book()) is not None and b.is_valid and len(book_rows) > 100
                 )
-                await server.drop_connections()
+                await server.drop()
                 seen = len(book_rows)
                 await until(
                     lambda: (

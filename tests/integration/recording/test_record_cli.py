@@ -14,7 +14,7 @@ import orjson
 from marketstreams.recording import find_recordings, read_records
 from marketstreams.sources import discover
 from mock_servers.betfair import BetfairMockServer
-from mock_servers.bitmex import MockBitmexServer
+from mock_servers.bitmex import BitmexMockServer
 from mock_servers.luno import LunoMockServer
 
 from .conftest import HANG_GUARD, recording_bytes
@@ -72,7 +72,7 @@ async def test_record_luno_then_replay_at_ten_times_the_pace(tmp_path: Path) -> 
 
 
 async def test_sigterm_finishes_the_files(tmp_path: Path) -> None:
-    async with MockBitmexServer(["XBTUSD"], interval=0.01) as server:
+    async with BitmexMockServer(["XBTUSD"], interval=0.01) as server:
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "marketstreams.cli", "record", "bitmex", "XBTUSD",
             "--url", server.url, "--out", str(tmp_path),
