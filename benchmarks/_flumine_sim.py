@@ -153,24 +153,19 @@ class BackFavourite60(Tutorial):
 
 class ProportionalBack30(Tutorial):
     SECONDS = 30.0
+    SIDE = "BACK"
 
     def choose(self, market_book: Any) -> tuple[Any, str, float, float] | None:
         found = self.favourite(market_book, lambda r: best_price(r.ex.available_to_back))
         if found is None or found[1] <= 1.0:
             return None
         runner, price = found
-        return runner, "BACK", price, round(10 / (price - 1), 2)
+        return runner, self.SIDE, price, round(10 / (price - 1), 2)
 
 
-class LayFavourite60(Tutorial):
+class LayFavourite60(ProportionalBack30):
     SECONDS = 60.0
-
-    def choose(self, market_book: Any) -> tuple[Any, str, float, float] | None:
-        found = self.favourite(market_book, lambda r: best_price(r.ex.available_to_back))
-        if found is None or found[1] <= 1.0:
-            return None
-        runner, price = found
-        return runner, "LAY", price, round(10 / (price - 1), 2)
+    SIDE = "LAY"
 
 
 STRATEGIES = {"back_fav": BackFavourite60, "prop30": ProportionalBack30, "lay": LayFavourite60}
