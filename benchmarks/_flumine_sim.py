@@ -6,8 +6,9 @@
 Runs FlumineSimulation (flumine 3.3, SimulatedClient) over the given Betfair market files with the
 tutorial's strategies, the same ones benchmarks/simulation_conformance.py writes with
 marketstreams, and prints one JSON document: {"lines", "seconds", "orders": [...]}, every order
-of the blotter when its market closed (flumine's cleared orders; an order refused by a control
-never reaches the blotter and is counted in "violations" instead).
+of every market's blotter at the end (flumine's cleared orders, plus the orders of a market whose
+file ends before it closes; an order refused by a control never reaches the blotter and is
+counted in "violations" instead).
 
 The strategies (each bets once per market, on the favourite, pre-play, when the book is OPEN;
 ties between runners go to the lowest selection id):
@@ -69,7 +70,6 @@ class Tutorial(BaseStrategy):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.cleared: list[dict[str, Any]] = []
         self.violations = 0
 
     def check_market_book(self, market: Any, market_book: Any) -> bool:
@@ -111,34 +111,6 @@ class Tutorial(BaseStrategy):
         price, _, runner = min(priced, key=lambda item: (item[0], item[1]))
         return runner, price
 
-    def process_closed_market(self, market: Any, market_book: Any) -> None:
-        for order in market.blotter.strategy_orders(self):
-            sim = order.simulated
-            self.cleared.append(
-                {
-                    "strategy": self.name,
-                    "market_id": order.market_id,
-                    "selection_id": order.selection_id,
-                    "side": order.side,
-                    "price": order.order_type.price,
-                    "size": order.order_type.size,
-                    "size_matched": order.size_matched,
-                    "average_price_matched": order.average_price_matched,
-                    "size_remaining": order.size_remaining,
-                    "size_lapsed": sim.size_lapsed,
-                    "size_cancelled": sim.size_cancelled,
-                    "size_voided": sim.size_voided,
-                    "profit": order.profit,
-                    "status": order.status.value if order.status else None,
-                    "runner_status": order.runner_status,
-                    "created_publish_time": epoch_ms(order.publish_time),
-                    "placed_at": epoch_ms(order.responses.date_time_placed),
-                    "elapsed_seconds_executable": order.elapsed_seconds_executable,
-                    "matched": [list(m) for m in sim.matched],
-                    "bet_id": order.bet_id,
-                }
-            )
-
 
 class BackFavourite60(Tutorial):
     SECONDS = 60.0
@@ -169,6 +141,33 @@ class LayFavourite60(ProportionalBack30):
 
 
 STRATEGIES = {"back_fav": BackFavourite60, "prop30": ProportionalBack30, "lay": LayFavourite60}
+
+
+def dump(order: Any, closed: bool) -> dict[str, Any]:
+    sim = order.simulated
+    return {
+        "strategy": order.trade.strategy.name,
+        "market_id": order.market_id,
+        "selection_id": order.selection_id,
+        "side": order.side,
+        "price": order.order_type.price,
+        "size": order.order_type.size,
+        "size_matched": order.size_matched,
+        "average_price_matched": order.average_price_matched,
+        "size_remaining": order.size_remaining,
+        "size_lapsed": sim.size_lapsed,
+        "size_cancelled": sim.size_cancelled,
+        "size_voided": sim.size_voided,
+        "profit": order.profit,
+        "status": order.status.name if order.status else None,
+        "runner_status": order.runner_status,
+        "market_closed": closed,
+        "created_publish_time": epoch_ms(order.publish_time),
+        "placed_at": epoch_ms(order.responses.date_time_placed),
+        "elapsed_seconds_executable": order.elapsed_seconds_executable,
+        "matched": [list(m) for m in sim.matched],
+        "bet_id": order.bet_id,
+    }
 
 
 def count_lines(path: str) -> int:
@@ -207,7 +206,8 @@ def main() -> int:
     framework.run()
     seconds = time.perf_counter() - start
     lines = sum(count_lines(p) for p in args.paths)
-    orders = [order for s in strategies for order in s.cleared]
+    # every order of every market, settled or not (a file may end before its market closes)
+    orders = [dump(o, m.closed) for m in framework.markets for o in m.blotter]
     json.dump(
         {
             "lines": lines,

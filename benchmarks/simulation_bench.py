@@ -1,0 +1,174 @@
+"""Simulation speed: lines per second of the tutorial's back-the-favourite backtest, marketstreams
+simulate() against flumine's FlumineSimulation, same files, same run; and simulate() with
+workers=2 against workers=1.
+
+    python benchmarks/simulation_bench.py [--copies 12] [--repeat 3] [--no-window]
+        [--peer-python .venv-peers/bin/python]
+
+Two file sets, both written decompressed to a temporary folder (both sides read the same plain
+files; decompression is no part of the figure): the market files of
+../shared/data/betfair/historic (one per market: see simulation_conformance.py), and the PRO file
+(bfparser-1.127236622, a horse race WIN market of 16k lines) repeated under distinct market ids.
+
+  (a) flumine 3.3 FlumineSimulation + SimulatedClient, BackFavourite60, the tutorial's listener
+      window (inplay=False, seconds_to_start=80); its time is framework.run() alone (imports and
+      setup excluded), best of --repeat runs, each in a fresh peers' process
+  (b) marketstreams simulate(), BackFavourite60, ReplayFilter(inplay=False, seconds_to_start=80),
+      workers=1, best of --repeat, in this process
+  (c) simulate() workers=2 against workers=1 on the files, in a fresh process (as a user's
+      script runs it: this one holds the copies' contents)
+
+The lines are the files' non-blank lines, counted once and used for both sides. flumine's window
+also limits what it computes (no books outside it); marketstreams keeps matching the whole market
+(the window limits strategy calls only), so ``--no-window`` is the like-for-like work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import bz2
+import gzip
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from _simulation_common import HISTORIC, BackFavourite60, market_files
+
+from marketstreams import ReplayFilter
+from marketstreams.simulation import simulate
+
+ROOT = Path(__file__).resolve().parents[1]
+PEER = Path(__file__).with_name("_flumine_sim.py")
+PRO = "bfparser-1.127236622.bz2"
+
+
+def read(path: Path) -> bytes:
+    data = path.read_bytes()
+    if path.name.endswith(".bz2"):
+        return bz2.decompress(data)
+    if path.name.endswith(".gz"):
+        return gzip.decompress(data)
+    return data
+
+
+def window(args: argparse.Namespace) -> ReplayFilter | None:
+    return None if args.no_window else ReplayFilter.make(inplay=False, seconds_to_start=80)
+
+
+def best_of(fn: Any, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def flumine_seconds(args: argparse.Namespace, paths: list[str]) -> tuple[float, int]:
+    command = [args.peer_python, str(PEER), "--strategies", "back_fav", *paths]
+    if args.no_window:
+        command.insert(2, "--no-window")
+    runs = []
+    for _ in range(args.repeat):
+        out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+        runs.append(json.loads(out))
+    return min(r["seconds"] for r in runs), len(runs[0]["orders"])
+
+
+def measure(name: str, paths: list[str], lines: int, args: argparse.Namespace) -> None:
+    print(f"\n== {name}: {len(paths)} files, {lines:,} lines")
+    simulate(paths[:1], [BackFavourite60()], market_filter=window(args))  # first-use costs
+    orders = 0
+
+    def ours() -> None:
+        nonlocal orders
+        orders = len(simulate(paths, [BackFavourite60()], market_filter=window(args)).orders)
+
+    b = lines / best_of(ours, args.repeat)
+    print(
+        f"(b) marketstreams simulate(), workers=1           {b:>12,.0f} lines/s  ({orders} orders)"
+    )
+    if os.path.exists(args.peer_python):
+        seconds, peer_orders = flumine_seconds(args, paths)
+        a = lines / seconds
+        print(
+            f"(a) flumine FlumineSimulation                     {a:>12,.0f} lines/s  "
+            f"({peer_orders} orders)"
+        )
+        print(f"    (b)/(a) = {b / a:.1f}x   (target >= 10)")
+    else:
+        print(f"(a) skipped: {args.peer_python} is missing (benchmarks/peers.sh)")
+    if len(paths) >= 2:
+        command = [sys.executable, __file__, "--repeat", str(args.repeat), "--parallel", *paths]
+        if args.no_window:
+            command.insert(2, "--no-window")
+        out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+        seconds_by = json.loads(out)
+        one, two = lines / seconds_by["workers=1"], lines / seconds_by["workers=2"]
+        print(f"    simulate(), workers=1 (fresh process)         {one:>12,.0f} lines/s")
+        print(f"(c) simulate(), workers=2 (fresh process)         {two:>12,.0f} lines/s")
+        print(
+            f"    (c)/workers=1 = {two / one:.2f}x   (target >= 1.7 on 10+ files: "
+            f"{'10+' if len(paths) >= 10 else 'only'} {len(paths)} here)"
+        )
+
+
+def count_lines(data: bytes) -> int:
+    return sum(1 for line in data.split(b"\n") if line.strip())
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--copies", type=int, default=12)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--no-window", action="store_true")
+    parser.add_argument("--peer-python", default=str(ROOT / ".venv-peers" / "bin" / "python"))
+    parser.add_argument("--parallel", nargs="+", help=argparse.SUPPRESS)  # (c), fresh process
+    args = parser.parse_args()
+    if args.parallel:
+        strategy, paths = [BackFavourite60()], args.parallel
+        simulate(paths[:1], strategy, market_filter=window(args))  # first-use costs
+        one = best_of(lambda: simulate(paths, strategy, market_filter=window(args)), args.repeat)
+        two = best_of(
+            lambda: simulate(paths, strategy, market_filter=window(args), workers=2), args.repeat
+        )
+        times = {"workers=1": one, "workers=2": two}
+        print(json.dumps(times))
+        return 0
+    if not HISTORIC.exists():
+        print(f"{HISTORIC} is missing: this benchmark reads the shared data")
+        return 2
+    print(f"window: {'none' if args.no_window else 'inplay=False, seconds_to_start=80'}")
+    with tempfile.TemporaryDirectory() as tmp:
+        chosen, _ = market_files(HISTORIC.iterdir())
+        paths, lines = [], 0
+        for path in chosen.values():
+            data = read(path)
+            target = Path(tmp, "historic", path.name.removesuffix(".bz2").removesuffix(".gz"))
+            target.parent.mkdir(exist_ok=True)
+            target.write_bytes(data)
+            paths.append(str(target))
+            lines += count_lines(data)
+        measure("historic market files", paths, lines, args)
+
+        pro = read(HISTORIC / PRO)
+        paths = []
+        for i in range(args.copies):
+            market = f"1.9{i:08d}".encode()
+            path = Path(tmp, "pro", market.decode())
+            path.parent.mkdir(exist_ok=True)
+            path.write_bytes(pro.replace(b"1.127236622", market))
+            paths.append(str(path))
+        measure(f"PRO file x{args.copies}", paths, count_lines(pro) * args.copies, args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
