@@ -16,10 +16,10 @@ ties between runners go to the lowest selection id):
   back_fav  BackFavourite60: in the last 60 s, back the runner with the lowest last traded
             price at that price, 5 units.
   prop30    ProportionalBack30: in the last 30 s, back the runner with the lowest best back
-            price at that price, staked to win 10 units: round(10 / (price - 1), 2).
+            price at that price, staked to win 10 units: to_win(10, price).
   lay       LayFavourite60: in the last 60 s, lay the runner with the lowest best back price at
             that back price (so the order rests in the queue and waits for traded volume),
-            10 units of liability: round(10 / (price - 1), 2).
+            10 units of liability: to_win(10, price).
 
 Controls as in the tutorial: max_order_exposure=1000, max_selection_exposure=1000,
 max_trade_count=1, max_live_trade_count=1. The listener window is the tutorial's
@@ -38,6 +38,7 @@ import sys
 import time
 from typing import Any
 
+from _simulation_rules import favourite, to_win
 from flumine import BaseStrategy, FlumineSimulation, clients
 from flumine.order.order import LimitOrder
 from flumine.order.trade import Trade
@@ -99,24 +100,12 @@ class Tutorial(BaseStrategy):
     def choose(self, market_book: Any) -> tuple[Any, str, float, float] | None:
         raise NotImplementedError
 
-    @staticmethod
-    def favourite(market_book: Any, key: Any) -> tuple[Any, float] | None:
-        priced = [
-            (price, runner.selection_id, runner)
-            for runner in market_book.runners
-            if runner.status == "ACTIVE" and (price := key(runner))
-        ]
-        if not priced:
-            return None
-        price, _, runner = min(priced, key=lambda item: (item[0], item[1]))
-        return runner, price
-
 
 class BackFavourite60(Tutorial):
     SECONDS = 60.0
 
     def choose(self, market_book: Any) -> tuple[Any, str, float, float] | None:
-        found = self.favourite(market_book, lambda r: r.last_price_traded)
+        found = favourite(market_book.runners, lambda r: r.last_price_traded)
         if found is None:
             return None
         runner, price = found
@@ -128,11 +117,11 @@ class ProportionalBack30(Tutorial):
     SIDE = "BACK"
 
     def choose(self, market_book: Any) -> tuple[Any, str, float, float] | None:
-        found = self.favourite(market_book, lambda r: best_price(r.ex.available_to_back))
+        found = favourite(market_book.runners, lambda r: best_price(r.ex.available_to_back))
         if found is None or found[1] <= 1.0:
             return None
         runner, price = found
-        return runner, self.SIDE, price, round(10 / (price - 1), 2)
+        return runner, self.SIDE, price, to_win(10, price)
 
 
 class LayFavourite60(ProportionalBack30):

@@ -17,9 +17,11 @@ from __future__ import annotations
 import bz2
 import gzip
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+from _simulation_rules import favourite, to_win
 
 from marketstreams.simulation import SimulatedMarket, Strategy
 
@@ -66,19 +68,6 @@ def best_back(runner: Any) -> float | None:
     return best[0][0] if best else None
 
 
-def favourite(book: Any, key: Callable[[Any], float | None]) -> tuple[Any, float] | None:
-    """The ACTIVE runner with the lowest `key` (ties: lowest selection id), and that value."""
-    priced = [
-        (price, runner.selection_id, runner)
-        for runner in book.runners
-        if runner.status == "ACTIVE" and (price := key(runner))
-    ]
-    if not priced:
-        return None
-    price, _, runner = min(priced, key=lambda item: (item[0], item[1]))
-    return runner, price
-
-
 class Tutorial(Strategy):
     """Once per market, in the last `SECONDS` before the off, pre-play, on an OPEN book."""
 
@@ -108,7 +97,7 @@ class BackFavourite60(Tutorial):
     SECONDS = 60.0
 
     def choose(self, book: Any) -> tuple[Any, str, float, float] | None:
-        found = favourite(book, lambda runner: runner.last_price_traded)
+        found = favourite(book.runners, lambda runner: runner.last_price_traded)
         if found is None:
             return None
         runner, price = found
@@ -120,11 +109,11 @@ class ProportionalBack30(Tutorial):
     SIDE = "BACK"
 
     def choose(self, book: Any) -> tuple[Any, str, float, float] | None:
-        found = favourite(book, best_back)
+        found = favourite(book.runners, best_back)
         if found is None or found[1] <= 1.0:
             return None
         runner, price = found
-        return runner, self.SIDE, price, round(10 / (price - 1), 2)
+        return runner, self.SIDE, price, to_win(10, price)
 
 
 class LayFavourite60(ProportionalBack30):

@@ -26,8 +26,6 @@ also limits what it computes (no books outside it); marketstreams keeps matching
 from __future__ import annotations
 
 import argparse
-import bz2
-import gzip
 import json
 import os
 import subprocess
@@ -38,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from _simulation_common import HISTORIC, BackFavourite60, market_files
+from replay_bench import read
 
 from marketstreams import ReplayFilter
 from marketstreams.simulation import simulate
@@ -45,15 +44,6 @@ from marketstreams.simulation import simulate
 ROOT = Path(__file__).resolve().parents[1]
 PEER = Path(__file__).with_name("_flumine_sim.py")
 PRO = "bfparser-1.127236622.bz2"
-
-
-def read(path: Path) -> bytes:
-    data = path.read_bytes()
-    if path.name.endswith(".bz2"):
-        return bz2.decompress(data)
-    if path.name.endswith(".gz"):
-        return gzip.decompress(data)
-    return data
 
 
 def window(args: argparse.Namespace) -> ReplayFilter | None:
