@@ -22,7 +22,8 @@ ties between runners go to the lowest selection id):
             10 units of liability: to_win(10, price).
 
 Controls as in the tutorial: max_order_exposure=1000, max_selection_exposure=1000,
-max_trade_count=1, max_live_trade_count=1. The listener window is the tutorial's
+max_trade_count=1, max_live_trade_count=1 (10 and 10 for the rules set: passive, inplay, sp,
+replace, which exercise the other matching rules; read their docstrings). The listener window is the tutorial's
 (inplay=False, seconds_to_start=80) unless --no-window or --inplay says otherwise.
 """
 
@@ -40,7 +41,8 @@ from typing import Any
 
 from _simulation_rules import favourite, to_win
 from flumine import BaseStrategy, FlumineSimulation, clients
-from flumine.order.order import LimitOrder
+from flumine.order.order import OrderStatus
+from flumine.order.ordertype import LimitOnCloseOrder, LimitOrder, MarketOnCloseOrder
 from flumine.order.trade import Trade
 from flumine.streams.betfairhistoricalstream import BetfairHistoricalStream
 
@@ -50,6 +52,7 @@ CONTROLS = {
     "max_trade_count": 1,
     "max_live_trade_count": 1,
 }
+RULE_CONTROLS = {**CONTROLS, "max_trade_count": 10, "max_live_trade_count": 10}
 
 
 def epoch_ms(moment: datetime.datetime | None) -> int | None:
@@ -87,15 +90,19 @@ class Tutorial(BaseStrategy):
         if choice is None:
             return
         runner, side, price, size = choice
+        self.place(market, runner, side, LimitOrder(price=price, size=size))
+
+    def place(self, market: Any, runner: Any, side: str, order_type: Any) -> Any:
         trade = Trade(
-            market_id=market_book.market_id,
+            market_id=market.market_id,
             selection_id=runner.selection_id,
             handicap=runner.handicap,
             strategy=self,
         )
-        order = trade.create_order(side=side, order_type=LimitOrder(price=price, size=size))
+        order = trade.create_order(side=side, order_type=order_type)
         if not market.place_order(order):
             self.violations += 1
+        return order
 
     def choose(self, market_book: Any) -> tuple[Any, str, float, float] | None:
         raise NotImplementedError
@@ -129,7 +136,107 @@ class LayFavourite60(ProportionalBack30):
     SIDE = "LAY"
 
 
+class PassivePersist(Tutorial):
+    """Rules set: in the last 60 s pre-play, once per runner, BACK 2 at its best lay price and
+    LAY 2 at its best back price, both PERSIST: they rest in the queue and go in play."""
+
+    def process_market_book(self, market: Any, market_book: Any) -> None:
+        if market_book.status != "OPEN" or market_book.inplay:
+            return
+        if market.seconds_to_start is None or market.seconds_to_start >= 60:
+            return
+        done = self.context.setdefault(market_book.market_id, set())
+        for runner in market_book.runners:
+            back = best_price(runner.ex.available_to_back)
+            lay = best_price(runner.ex.available_to_lay)
+            if runner.status != "ACTIVE" or runner.selection_id in done or not back or not lay:
+                continue
+            done.add(runner.selection_id)
+            self.place(market, runner, "BACK", LimitOrder(lay, 2.0, persistence_type="PERSIST"))
+            self.place(market, runner, "LAY", LimitOrder(back, 2.0, persistence_type="PERSIST"))
+
+
+class InplayBack(Tutorial):
+    """Rules set: once per market, on the first OPEN in-play book, BACK 2 on the favourite (lowest
+    best back price) at that price: the in-play bet delay."""
+
+    def process_market_book(self, market: Any, market_book: Any) -> None:
+        if market_book.status != "OPEN" or not market_book.inplay:
+            return
+        if market.blotter.strategy_orders(self):
+            return
+        found = favourite(market_book.runners, lambda r: best_price(r.ex.available_to_back))
+        if found is not None:
+            self.place(market, found[0], "BACK", LimitOrder(found[1], 2.0))
+
+
+class StartingPrice(Tutorial):
+    """Rules set: in a BSP market, in the last 60 s pre-play, once per market: MARKET_ON_CLOSE
+    BACK of 2 liability on the favourite, LIMIT_ON_CLOSE LAY of 10 liability on it at its best
+    lay price."""
+
+    def process_market_book(self, market: Any, market_book: Any) -> None:
+        if market_book.status != "OPEN" or market_book.inplay:
+            return
+        if market.seconds_to_start is None or market.seconds_to_start >= 60:
+            return
+        if not market_book.market_definition.bsp_market or market.blotter.strategy_orders(self):
+            return
+        found = favourite(market_book.runners, lambda r: best_price(r.ex.available_to_back))
+        if found is None:
+            return
+        runner = found[0]
+        lay = best_price(runner.ex.available_to_lay)
+        self.place(market, runner, "BACK", MarketOnCloseOrder(2.0))
+        if lay:
+            self.place(market, runner, "LAY", LimitOnCloseOrder(10.0, lay))
+
+
+class ReplaceCancel(Tutorial):
+    """Rules set: in the last 60 s pre-play, once per market, BACK 2 PERSIST on the favourite at
+    its best lay price (it rests); 5 s later, if still live, replace it at the runner's best lay
+    price then (when that differs); 15 s after placing, cancel what is still live."""
+
+    def process_market_book(self, market: Any, market_book: Any) -> None:
+        if market_book.status != "OPEN" or market_book.inplay:
+            return
+        if market.seconds_to_start is None or market.seconds_to_start >= 60:
+            return
+        state = self.context.setdefault(market_book.market_id, {})
+        now = market_book.publish_time_epoch
+        orders = market.blotter.strategy_orders(self)
+        if not orders:
+            found = favourite(market_book.runners, lambda r: best_price(r.ex.available_to_back))
+            if found is None:
+                return
+            lay = best_price(found[0].ex.available_to_lay)
+            if lay:
+                self.place(
+                    market, found[0], "BACK", LimitOrder(lay, 2.0, persistence_type="PERSIST")
+                )
+                state.update(start=now, selection=found[0].selection_id)
+            return
+        current = orders[-1]
+        live = current.status == OrderStatus.EXECUTABLE and current.size_remaining > 0
+        if "replaced" not in state and now - state["start"] >= 5000:
+            state["replaced"] = True
+            runner = next(r for r in market_book.runners if r.selection_id == state["selection"])
+            lay = best_price(runner.ex.available_to_lay)
+            if live and lay and lay != current.order_type.price:
+                market.replace_order(current, lay)
+        elif "cancelled" not in state and now - state["start"] >= 15000:
+            state["cancelled"] = True
+            if live:
+                market.cancel_order(current)
+
+
 STRATEGIES = {"back_fav": BackFavourite60, "prop30": ProportionalBack30, "lay": LayFavourite60}
+RULES = {
+    "passive": PassivePersist,
+    "inplay": InplayBack,
+    "sp": StartingPrice,
+    "replace": ReplaceCancel,
+}
 
 
 def dump(order: Any, closed: bool) -> dict[str, Any]:
@@ -139,8 +246,10 @@ def dump(order: Any, closed: bool) -> dict[str, Any]:
         "market_id": order.market_id,
         "selection_id": order.selection_id,
         "side": order.side,
-        "price": order.order_type.price,
-        "size": order.order_type.size,
+        "order_type": order.order_type.ORDER_TYPE.name,
+        "persistence": getattr(order.order_type, "persistence_type", None),
+        "price": getattr(order.order_type, "price", None),
+        "size": getattr(order.order_type, "size", None) or order.order_type.liability,
         "size_matched": order.size_matched,
         "average_price_matched": order.average_price_matched,
         "size_remaining": order.size_remaining,
@@ -188,7 +297,10 @@ def main() -> int:
             BetfairHistoricalStream(file_path=path, listener_kwargs=listener_kwargs)
             for path in args.paths
         ]
-        strategy = STRATEGIES[key](streams=streams, **CONTROLS)
+        if key in RULES:
+            strategy = RULES[key](streams=streams, **RULE_CONTROLS)
+        else:
+            strategy = STRATEGIES[key](streams=streams, **CONTROLS)
         framework.add_strategy(strategy)
         strategies.append(strategy)
     start = time.perf_counter()

@@ -23,7 +23,7 @@ from typing import Any
 
 from _simulation_rules import favourite, to_win
 
-from marketstreams.simulation import SimulatedMarket, Strategy
+from marketstreams.simulation import SimulatedMarket, SimulatedOrder, Strategy
 
 HISTORIC = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "betfair" / "historic"
 NOT_MARKET = ("ORDER-", "RACE-", "CRICKET-", "sportsdata-")
@@ -72,10 +72,14 @@ class Tutorial(Strategy):
     """Once per market, in the last `SECONDS` before the off, pre-play, on an OPEN book."""
 
     SECONDS = 60.0
-    max_order_exposure: float | None = 1000.0
-    max_selection_exposure: float | None = 1000.0
-    max_trade_count: int | None = 1
-    max_live_trade_count: int | None = 1
+
+    def __init__(self) -> None:
+        super().__init__(
+            max_order_exposure=1000.0,
+            max_selection_exposure=1000.0,
+            max_trade_count=1,
+            max_live_trade_count=1,
+        )
 
     def on_market_book(self, market: SimulatedMarket, book: Any) -> None:
         if book.status != "OPEN" or book.inplay:
@@ -120,6 +124,115 @@ class LayFavourite60(ProportionalBack30):
     SECONDS = 60.0
     SIDE = "LAY"
 
+
+def best_lay(runner: Any) -> float | None:
+    best = runner.best_lay(1)
+    return best[0][0] if best else None
+
+
+def live(order: SimulatedOrder) -> bool:
+    return order.status == "EXECUTABLE" and order.size_remaining > 0
+
+
+class Rules(Strategy):
+    """The rules set (see benchmarks/_flumine_sim.py): controls 1000 / 1000 / 10 / 10."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            max_order_exposure=1000.0,
+            max_selection_exposure=1000.0,
+            max_trade_count=10,
+            max_live_trade_count=10,
+        )
+        self.state: dict[str, Any] = {}
+
+    @staticmethod
+    def preplay(market: SimulatedMarket, book: Any) -> bool:
+        """OPEN, not in play, in the last 60 s."""
+        start = market.seconds_to_start
+        return book.status == "OPEN" and not book.inplay and start is not None and start < 60
+
+    @staticmethod
+    def placed(market: SimulatedMarket) -> list[SimulatedOrder]:
+        return [order for order in market.orders if order.status != "VIOLATION"]
+
+
+class PassivePersist(Rules):
+    def on_market_book(self, market: SimulatedMarket, book: Any) -> None:
+        if not self.preplay(market, book):
+            return
+        done = self.state.setdefault(market.market_id, set())
+        for runner in book.runners:
+            back, lay = best_back(runner), best_lay(runner)
+            if runner.status != "ACTIVE" or runner.selection_id in done or not back or not lay:
+                continue
+            done.add(runner.selection_id)
+            sid, handicap = runner.selection_id, runner.handicap
+            market.place_order(sid, "BACK", lay, 2.0, handicap, persistence="PERSIST")
+            market.place_order(sid, "LAY", back, 2.0, handicap, persistence="PERSIST")
+
+
+class InplayBack(Rules):
+    def on_market_book(self, market: SimulatedMarket, book: Any) -> None:
+        if book.status != "OPEN" or not book.inplay or self.placed(market):
+            return
+        found = favourite(book.runners, best_back)
+        if found is not None:
+            market.place_order(found[0].selection_id, "BACK", found[1], 2.0, found[0].handicap)
+
+
+class StartingPrice(Rules):
+    def on_market_book(self, market: SimulatedMarket, book: Any) -> None:
+        if not self.preplay(market, book) or self.placed(market):
+            return
+        if not (book.market_definition or {}).get("bspMarket"):
+            return
+        found = favourite(book.runners, best_back)
+        if found is None:
+            return
+        runner = found[0]
+        sid, handicap = runner.selection_id, runner.handicap
+        market.place_order(sid, "BACK", 0.0, 2.0, handicap, order_type="MARKET_ON_CLOSE")
+        lay = best_lay(runner)
+        if lay:
+            market.place_order(sid, "LAY", lay, 10.0, handicap, order_type="LIMIT_ON_CLOSE")
+
+
+class ReplaceCancel(Rules):
+    def on_market_book(self, market: SimulatedMarket, book: Any) -> None:
+        if not self.preplay(market, book) or book.publish_time is None:
+            return
+        state = self.state.setdefault(market.market_id, {})
+        now = book.publish_time
+        orders = self.placed(market)
+        if not orders:
+            found = favourite(book.runners, best_back)
+            if found is None:
+                return
+            lay = best_lay(found[0])
+            if lay:
+                sid = found[0].selection_id
+                market.place_order(sid, "BACK", lay, 2.0, found[0].handicap, persistence="PERSIST")
+                state.update(start=now, selection=sid)
+            return
+        current = orders[-1]
+        if "replaced" not in state and now - state["start"] >= 5000:
+            state["replaced"] = True
+            lay = best_lay(book.runner(state["selection"]))
+            if live(current) and lay and lay != current.price:
+                market.replace_order(current, lay)
+        elif "cancelled" not in state and now - state["start"] >= 15000:
+            state["cancelled"] = True
+            if live(current):
+                market.cancel_order(current)
+
+
+RULES: dict[str, type[Rules]] = {
+    "passive": PassivePersist,
+    "inplay": InplayBack,
+    "sp": StartingPrice,
+    "replace": ReplaceCancel,
+}
 
 STRATEGIES: dict[str, type[Tutorial]] = {
     "back_fav": BackFavourite60,

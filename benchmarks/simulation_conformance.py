@@ -39,7 +39,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from _simulation_common import HISTORIC, STRATEGIES, market_files
+from _simulation_common import HISTORIC, RULES, STRATEGIES, market_files
 
 from marketstreams import ReplayFilter
 from marketstreams.simulation import simulate
@@ -56,6 +56,8 @@ def outcome(order: dict[str, Any]) -> str:
         return str(order["status"])
     if order["size_voided"] > TOLERANCE:
         return "VOIDED"
+    if order.get("order_type", "LIMIT") != "LIMIT":  # size is the liability: matched or not
+        return "EXECUTION_COMPLETE" if order["size_matched"] > TOLERANCE else "UNMATCHED"
     if order["size"] - order["size_matched"] <= TOLERANCE:
         return "EXECUTION_COMPLETE"
     if order["size_lapsed"] > TOLERANCE:
@@ -71,6 +73,8 @@ def ours_as_dict(order: Any) -> dict[str, Any]:
         "market_id": order.market_id,
         "selection_id": order.selection_id,
         "side": order.side,
+        "order_type": order.order_type,
+        "persistence": order.persistence,
         "price": order.price,
         "size": order.size,
         "size_matched": order.size_matched,
@@ -115,11 +119,17 @@ def differences(peer: dict[str, Any], ours: dict[str, Any]) -> list[str]:
     return found
 
 
+def strategy_set(args: argparse.Namespace) -> dict[str, Any]:
+    return RULES if args.rules else STRATEGIES
+
+
 def run_flumine(args: argparse.Namespace, paths: list[str]) -> dict[str, Any]:
-    command = [args.peer_python, str(PEER), "--strategies", ",".join(STRATEGIES), *paths]
+    command = [args.peer_python, str(PEER), "--strategies", ",".join(strategy_set(args)), *paths]
     if args.no_window:
         command.insert(2, "--no-window")
-    done = subprocess.run(command, check=True, capture_output=True, text=True)
+    done = subprocess.run(command, check=False, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"flumine failed ({done.returncode}):\n{done.stderr[-3000:]}")
     peer: dict[str, Any] = json.loads(done.stdout)
     return peer
 
@@ -128,7 +138,10 @@ def run_ours(args: argparse.Namespace, paths: list[str]) -> tuple[Any, float]:
     window = None if args.no_window else ReplayFilter.make(inplay=False, seconds_to_start=80)
     start = time.perf_counter()
     result = simulate(
-        paths, [cls() for cls in STRATEGIES.values()], market_filter=window, commission=0.0
+        paths,
+        [cls() for cls in strategy_set(args).values()],
+        market_filter=window,
+        commission=0.0,
     )
     return result, time.perf_counter() - start
 
@@ -150,6 +163,9 @@ def main() -> int:
     parser.add_argument("paths", nargs="*", type=Path)
     parser.add_argument("--peer-python", default=str(ROOT / ".venv-peers" / "bin" / "python"))
     parser.add_argument("--no-window", action="store_true")
+    parser.add_argument(
+        "--rules", action="store_true", help="the rules set instead of the tutorial's strategies"
+    )
     parser.add_argument("--json", type=Path, help="write both sides' orders here")
     args = parser.parse_args()
     if not os.path.exists(args.peer_python):
@@ -166,7 +182,8 @@ def main() -> int:
     for reason in skipped:
         print(f"  {reason}")
     window = "none" if args.no_window else "inplay=False, seconds_to_start=80"
-    print(f"window: {window}; strategies: {', '.join(c.__name__ for c in STRATEGIES.values())}")
+    names = ", ".join(c.__name__ for c in strategy_set(args).values())
+    print(f"window: {window}; strategies: {names}")
 
     peer = run_flumine(args, paths)
     result, seconds = run_ours(args, paths)
