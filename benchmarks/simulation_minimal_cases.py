@@ -4,8 +4,9 @@
     python benchmarks/simulation_conformance.py DIR/1.91             # class 1 (tutorial set)
     python benchmarks/simulation_conformance.py --no-window DIR/1.91
     python benchmarks/simulation_conformance.py --rules DIR/1.92     # class 2 (rules set)
+    python benchmarks/simulation_conformance.py DIR/1.93             # class 3 (tutorial set)
 
-Both are WIN markets of two runners, scheduled at 12:00:00, opening at 11:58:30 with runner 1
+All are WIN markets of two runners, scheduled at 12:00:00, opening at 11:58:30 with runner 1
 offered at 2.0 (10 to back) and 2.02 (10 to lay), last traded at 2.02; two small changes on runner
 2 at 11:59:10 and 11:59:11 give the strategies books inside their last 60 s.
 
@@ -15,6 +16,11 @@ offered at 2.0 (10 to back) and 2.02 (10 to lay), last traded at 2.02; two small
       at 12:06:40 it closes with runner 1 the winner. Betfair lapses a LAPSE order when the
       market turns in play; flumine only lapses on a SUSPENDED book, so it keeps the order and
       fills it from the in-play volume.
+1.93  BackFavourite60's back at 2.02 is created at 11:59:10 (the queue at 2.02 holds 10); 50 ms
+      later 40 more trade at 2.02 (20 once halved); the order reaches the exchange at 11:59:11
+      (the first book after the 0.12 s latency) and nothing trades after. flumine matches
+      only EXECUTABLE orders (middleware LIVE_STATUS), so the volume that traded while the
+      order was on its way fills nothing: 0 matched, lapsed at the off.
 1.92  PassivePersist's PERSIST orders rest; nothing trades; the market suspends at 11:59:59, turns
       in play at 12:00:01 and closes at 12:06:40. What is still unmatched at the close lapses on
       Betfair; flumine leaves those orders EXECUTABLE.
@@ -85,6 +91,13 @@ CASES: dict[str, list[tuple[int, dict[str, Any]]]] = {
         (5_000, {"rc": [{"id": 1, "ltp": 2.02, "trd": [[2.02, 80]]}]}),
         (300_000, {"marketDefinition": definition("SUSPENDED", True, 3)}),
         (400_000, {"marketDefinition": definition("CLOSED", True, 4, winner=1)}),
+    ],
+    "1.93": [
+        *OPENING[:2],
+        (-49_950, {"rc": [{"id": 1, "ltp": 2.02, "trd": [[2.02, 60]]}]}),
+        OPENING[2],
+        (-1_000, {"marketDefinition": definition("SUSPENDED", False, 2)}),
+        (400_000, {"marketDefinition": definition("CLOSED", True, 3, winner=1)}),
     ],
     "1.92": [
         *OPENING,
