@@ -6,6 +6,7 @@ few more that check rules the shared data rarely reaches (both sides agree on th
     python benchmarks/simulation_conformance.py --no-window DIR/1.91
     python benchmarks/simulation_conformance.py --rules DIR/1.92     # class 2 (rules set)
     python benchmarks/simulation_conformance.py DIR/1.93             # class 3 (tutorial set)
+    python benchmarks/simulation_conformance.py --rules DIR/1.97     # class 4 (rules set)
     python benchmarks/simulation_conformance.py [--rules --no-window] DIR/1.94   # and 1.95, 1.96
 
 All are WIN markets of two runners, scheduled at 12:00:00, opening at 11:58:30 with runner 1
@@ -32,6 +33,10 @@ offered at 2.0 (10 to back) and 2.02 (10 to lay), last traded at 2.02; two small
       stake, +0.36).
 1.96  In play with a 5 s bet delay (rules set, --no-window): InplayBack's back crosses, so it
       waits out the delay and executes against the book of then.
+1.97  Class 4 (rules set). PassivePersist's back at 5.0 on runner 3 is matched (2) from traded
+      volume, then runner 3 is removed WITHOUT an adjustment factor. Betfair voids every bet on a
+      non-runner; flumine voids only when the removal carries an adjustment factor, so it keeps
+      2 matched at 5.0 on a runner that never ran (profit 0 either way).
 1.92  PassivePersist's PERSIST orders rest; nothing trades; the market suspends at 11:59:59, turns
       in play at 12:00:01 and closes at 12:06:40. What is still unmatched at the close lapses on
       Betfair; flumine leaves those orders EXECUTABLE.
@@ -203,6 +208,42 @@ CASES: dict[str, list[tuple[int, dict[str, Any]]]] = {
         (9_000, {"rc": [{"id": 1, "trd": [[1.9, 30], [1.8, 20]]}]}),
         (300_000, {"marketDefinition": definition("SUSPENDED", True, 4, bet_delay=5)}),
         (400_000, {"marketDefinition": definition("CLOSED", True, 5, winner=2)}),
+    ],
+    "1.97": [
+        *OPENING3,
+        (-40_000, {"rc": [{"id": 3, "ltp": 5.0, "trd": [[5.0, 80]]}]}),
+        (
+            -30_000,
+            {
+                "marketDefinition": definition(
+                    "SUSPENDED", version=2, runners={1: "ACTIVE", 2: "ACTIVE", 3: "REMOVED"}
+                )
+            },
+        ),
+        (
+            -29_000,
+            {
+                "marketDefinition": definition(
+                    version=3, runners={1: "ACTIVE", 2: "ACTIVE", 3: "REMOVED"}
+                )
+            },
+        ),
+        (
+            -1_000,
+            {
+                "marketDefinition": definition(
+                    "SUSPENDED", version=4, runners={1: "ACTIVE", 2: "ACTIVE", 3: "REMOVED"}
+                )
+            },
+        ),
+        (
+            400_000,
+            {
+                "marketDefinition": definition(
+                    "CLOSED", True, 5, runners={1: "WINNER", 2: "LOSER", 3: "REMOVED"}
+                )
+            },
+        ),
     ],
     "1.92": [
         *OPENING,
