@@ -79,6 +79,9 @@ def _parser() -> argparse.ArgumentParser:
     replay = sub.add_parser("replay", help="replay Betfair files and recordings (--speed X)")
     replay.add_argument("first", metavar="PATH", help="a file or folder (then: --help)")
     replay.add_argument("args", nargs=argparse.REMAINDER, help="more paths, --speed X, ...")
+    # (no option of its own, "-" included: every argument, --help too, goes to simulation.cli)
+    simulate = sub.add_parser("simulate", help="backtest strategies", prefix_chars="\0")
+    simulate.add_argument("args", nargs=argparse.REMAINDER, help="PATH... --strategy mod:Class")
     return parser
 
 
@@ -180,6 +183,10 @@ def main(argv: list[str] | None = None) -> int:
             from .replay import main as replay_main
 
             return replay_main([args.first, *args.args])
+        if args.command == "simulate":
+            from .simulation.cli import main as simulate_main
+
+            return simulate_main(args.args)
         if args.command == "mock":
             module = importlib.import_module(f"mock_servers.{args.venue}")
             return int(module.main(args.args))

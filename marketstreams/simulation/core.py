@@ -258,6 +258,8 @@ class MarketSimulator:
             persistence,
             created_at=now,
         )
+        if not self.orders:
+            self._observe(book)
         self.orders.append(order)
         reason = self._refusal(limits, book, order)
         if reason is not None:
@@ -334,12 +336,32 @@ class MarketSimulator:
         self._actions.append(_Action("replace", order, now, replacement=new))
         return new
 
+    @property
+    def active(self) -> bool:
+        """Whether the market has orders: until then :meth:`update` is only needed for the
+        closing book (simulate() skips it; calling it anyway is harmless)."""
+        return bool(self.orders)
+
+    def _observe(self, book: Any) -> None:
+        """The market's first order: what happened before it (removals, the turn in play) is
+        history, not news for the orders."""
+        md = book.market_definition
+        if md is not None and md is not self._definition:
+            self._definition = md
+            for rd in md.get("runners") or ():
+                if rd.get("status") == "REMOVED":
+                    key = _key(rd.get("id"), rd.get("hc") or 0.0)
+                    self._removals.add((key[0], key[1], rd.get("adjustmentFactor")))
+                    self._removed.add(key)
+        self._inplay = bool(book.inplay)
+
     # -- the books --------------------------------------------------------------------------------
 
     def update(self, book: Any) -> None:
         """Process one book of the market: requests due, removals, matching, lapses; a CLOSED
         book settles the market."""
-        self.changed = []
+        if self.changed:
+            self.changed = []
         if self.closed:
             return
         now = book.publish_time or self._now

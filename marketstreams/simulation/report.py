@@ -75,17 +75,16 @@ def _chart(series: dict[str, list[tuple[int, float]]]) -> str:
 
 def _cell(value: Any) -> str:
     if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.2f}"
-    return escape(str(value))
+        return "<td></td>"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return f"<td>{escape(str(value))}</td>"
+    text = f"{value:.2f}" if isinstance(value, float) else str(value)
+    return f'<td class="num">{text}</td>'
 
 
 def _table(rows: list[dict[str, Any]], columns: list[str], table_id: str) -> str:
     head = "".join(f"<th>{escape(c)}</th>" for c in columns)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{_cell(r.get(c))}</td>" for c in columns) + "</tr>" for r in rows
-    )
+    body = "".join("<tr>" + "".join(_cell(r.get(c)) for c in columns) + "</tr>" for r in rows)
     return f'<table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
@@ -125,8 +124,8 @@ def render(result: SimulationResult, title: str = "Simulation report") -> str:
 <style>
 body{{font:14px system-ui,sans-serif;margin:24px;color:#222}}
 table{{border-collapse:collapse;margin:8px 0 24px}}
-th,td{{border:1px solid #ccc;padding:3px 8px;text-align:right}}
-th{{background:#f3f3f3}} td:nth-child(-n+3){{text-align:left}}
+th,td{{border:1px solid #ccc;padding:3px 8px;text-align:left}}
+th{{background:#f3f3f3}} td.num{{text-align:right}}
 svg text{{font-size:11px;fill:#555}} .zero{{stroke:#999;stroke-dasharray:4 3}}
 .series{{fill:none;stroke-width:2}}
 .legend{{list-style:none;padding:0}}

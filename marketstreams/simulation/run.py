@@ -15,6 +15,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Any
 
 from ..exceptions import ConfigurationError
@@ -30,14 +31,19 @@ logger = logging.getLogger("marketstreams.simulation")
 
 
 class _Market:
-    """One market in one file: the simulator and each strategy's view of it."""
+    """One market in one file: the simulator, each strategy's view of it and bound calls."""
 
-    __slots__ = ("closed", "sim", "views")
+    __slots__ = ("calls", "closed", "definition", "opens", "sim", "views")
 
-    def __init__(self, sim: MarketSimulator, views: list[SimulatedMarket]) -> None:
+    def __init__(
+        self, sim: MarketSimulator, views: list[SimulatedMarket], calls: list[Any]
+    ) -> None:
         self.sim = sim
         self.views = views
+        self.calls = calls  # (strategy, view, strategy.on_market_book)
         self.closed = False
+        self.definition: Any = None  # the definition `opens` was read from
+        self.opens: float | None = None  # publish time (ms) the seconds_to_start window opens
 
 
 class _SimulationHook:
@@ -77,37 +83,63 @@ class _SimulationHook:
             except Exception:
                 self._fail(s, "on_start", "-")
 
-    def __call__(self, book: Any, trades: Any) -> None:
+    def _new_market(self, book: Any) -> _Market:
         if not self.started:
             self._start()
+        sim = MarketSimulator(book.market_id, matching=self.matching, ids=self.ids)
+        views = [SimulatedMarket(sim, s, book) for s in self.strategies]
+        calls = [(s, v, s.on_market_book) for s, v in zip(self.strategies, views, strict=True)]
+        market = self.markets[book.market_id] = _Market(sim, views, calls)
+        return market
+
+    def _in_window(self, book: Any, market: _Market) -> bool:
+        """ReplayFilter.in_window, with the market's start read once per definition."""
+        window = self.window
+        assert window is not None
+        inplay = bool(book.inplay)
+        if window.inplay is not None and inplay != window.inplay:
+            return False
+        secs = window.seconds_to_start
+        if secs is None:
+            return True
+        if inplay:
+            return False
+        md = book.market_definition
+        if md is not market.definition:
+            market.definition = md
+            start = _start_ms(md)
+            market.opens = None if start is None else start - secs * 1000.0
+        now = book.publish_time
+        return market.opens is not None and now is not None and now >= market.opens
+
+    def __call__(self, book: Any, trades: Any) -> None:
         market = self.markets.get(book.market_id)
         if market is None:
-            sim = MarketSimulator(book.market_id, matching=self.matching, ids=self.ids)
-            market = self.markets[book.market_id] = _Market(
-                sim, [SimulatedMarket(sim, s, book) for s in self.strategies]
-            )
+            market = self._new_market(book)
         elif market.closed:
             return
         sim = market.sim
-        sim.update(book)
-        views = market.views
-        if sim.changed:
-            self._order_updates(market)
-        if sim.closed:
-            market.closed = True
-            self._closed(market, book)
-            return
-        window = self.window
-        if window is None or window.in_window(book):
-            for strategy, view in zip(self.strategies, views, strict=True):
+        # a market without orders needs nothing of the simulator until it closes
+        active = sim.orders
+        if active or book.status == "CLOSED":
+            sim.update(book)
+            if sim.changed:
+                self._order_updates(market, book)
+            if sim.closed:
+                market.closed = True
+                self._closed(market, book)
+                return
+        if self.window is None or self._in_window(book, market):
+            for strategy, view, call in market.calls:
                 view.book = book
                 try:
-                    strategy.on_market_book(view, book)
+                    call(view, book)
                 except Exception:
                     self._fail(strategy, "on_market_book", book.market_id)
-        sim.commit(book)
+        if sim.orders:
+            sim.commit(book)
 
-    def _order_updates(self, market: _Market) -> None:
+    def _order_updates(self, market: _Market, book: Any) -> None:
         seen: set[int] = set()
         for order in market.sim.changed:
             if id(order) in seen:
@@ -115,6 +147,7 @@ class _SimulationHook:
             seen.add(id(order))
             for strategy, view in zip(self.strategies, market.views, strict=True):
                 if order.strategy == strategy.name:
+                    view.book = book
                     try:
                         strategy.on_order_update(view, order)
                     except Exception:
@@ -157,6 +190,16 @@ class _SimulationHook:
             "results": own,
             "errors": self.errors,
         }
+
+
+def _start_ms(md: dict[str, Any] | None) -> int | None:
+    value = md.get("marketTime") if md else None
+    if not value:
+        return None
+    try:
+        return int(datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp() * 1000)
+    except ValueError:
+        return None
 
 
 def _strategy_list(strategies: Strategy | Iterable[Strategy]) -> list[Strategy]:
