@@ -23,8 +23,9 @@ cancelled, EXECUTABLE when a remainder was still live when the data ended, PENDI
 placed (flumine reports a lapsed order as EXECUTION_COMPLETE; marketstreams as LAPSED: the same
 outcome). Refused orders (VIOLATION) never reach flumine's blotter and are counted apart.
 
-The output: a table per file, then one line per difference class with its count and a first
-example. What each class is, and whose defect, is written up in docs/simulation.md.
+The output: a table per file, then one line per class of difference with its count and first
+examples. A difference that fits a known flumine defect (B1-B3, written up with the evidence in
+docs/simulation.md) is named by it; any other is "unexplained" with the fields that differ.
 """
 
 from __future__ import annotations
@@ -123,6 +124,37 @@ def strategy_set(args: argparse.Namespace) -> dict[str, Any]:
     return RULES if args.rules else STRATEGIES
 
 
+CAUSES = {
+    "B1": "LAPSE order lapsed by marketstreams at the turn in play, matched later by flumine "
+    "(flumine lapses only on a suspension)",
+    "B2": "unmatched remainder at the close: marketstreams lapses it, flumine leaves it EXECUTABLE",
+    "B3": "runner removed: marketstreams voids the order, flumine keeps it (no adjustment factor)",
+}
+
+
+def cause(peer: dict[str, Any], ours: dict[str, Any], diff: list[str]) -> str:
+    """The known flumine defect a difference fits (docs/simulation.md), else the fields."""
+    same_matched = abs(peer["size_matched"] - ours["size_matched"]) <= TOLERANCE
+    if (
+        diff == ["status"]
+        and same_matched
+        and outcome(peer) == "EXECUTABLE"
+        and peer.get("market_closed", True)
+        and abs(peer["size_remaining"] - ours["size_lapsed"]) <= TOLERANCE
+    ):
+        return "B2"
+    if ours["size_voided"] > TOLERANCE and peer["size_voided"] <= TOLERANCE:
+        return "B3"
+    if (
+        ours.get("persistence") == "LAPSE"
+        and ours["size_lapsed"] > TOLERANCE
+        and peer["size_lapsed"] <= TOLERANCE
+        and peer["size_matched"] > ours["size_matched"]
+    ):
+        return "B1"
+    return "unexplained: " + " + ".join(diff)
+
+
 def run_flumine(args: argparse.Namespace, paths: list[str]) -> dict[str, Any]:
     command = [args.peer_python, str(PEER), "--strategies", ",".join(strategy_set(args)), *paths]
     if args.no_window:
@@ -214,7 +246,7 @@ def main() -> int:
             if not diff:
                 per_file[name]["equal"] += 1
                 continue
-            cls = " + ".join(diff)
+            cls = cause(a, b, diff)
         per_file[name]["mismatches"] += 1
         classes[cls].append(key)
 
@@ -231,9 +263,9 @@ def main() -> int:
         f"{'total':<28} {total['flumine']:>7} {total['ours']:>5} {total['compared']:>8} "
         f"{total['equal']:>5} {total['mismatches']:>8}"
     )
-    print(f"\ndifference classes: {len(classes)}")
+    print(f"\nclasses of difference: {len(classes)}")
     for cls, keys in sorted(classes.items(), key=lambda item: -len(item[1])):
-        print(f"  {cls}: {len(keys)}")
+        print(f"  {cls} {CAUSES.get(cls, '')}: {len(keys)}")
         for key in keys[:3]:
             print(f"    {key[0]} {key[1]} ({file_of.get(key[1], '?')}) selection {key[2]}")
             print(f"      flumine:       {describe(theirs.get(key))}")
