@@ -136,6 +136,8 @@ def main() -> int:
         print(f"{HISTORIC} is missing: this benchmark reads the shared data")
         return 2
     print(f"window: {'none' if args.no_window else 'inplay=False, seconds_to_start=80'}")
+    # the figures mean little on a busy machine: say how busy it was
+    print(f"load average at the start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     with tempfile.TemporaryDirectory() as tmp:
         chosen, _ = market_files(HISTORIC.iterdir())
         paths, lines = [], 0
@@ -157,6 +159,7 @@ def main() -> int:
             path.write_bytes(pro.replace(b"1.127236622", market))
             paths.append(str(path))
         measure(f"PRO file x{args.copies}", paths, count_lines(pro) * args.copies, args)
+    print(f"\nload average at the end: {os.getloadavg()[0]:.2f}")
     return 0
 
 
