@@ -173,7 +173,9 @@ class InplayBack(Tutorial):
 class StartingPrice(Tutorial):
     """Rules set: in a BSP market, in the last 60 s pre-play, once per market: MARKET_ON_CLOSE
     BACK of 2 liability on the favourite, LIMIT_ON_CLOSE LAY of 10 liability on it at its best
-    lay price."""
+    lay price, and two LIMIT orders of 2 with persistence MARKET_ON_CLOSE that rest (a BACK at
+    the best lay price, a LAY at the best back price): what is unmatched at the reconciliation
+    goes to the SP (a lay only when its remaining risk reaches the minimum BSP liability)."""
 
     def process_market_book(self, market: Any, market_book: Any) -> None:
         if market_book.status != "OPEN" or market_book.inplay:
@@ -188,8 +190,15 @@ class StartingPrice(Tutorial):
         runner = found[0]
         lay = best_price(runner.ex.available_to_lay)
         self.place(market, runner, "BACK", MarketOnCloseOrder(2.0))
+        back = best_price(runner.ex.available_to_back)
         if lay:
             self.place(market, runner, "LAY", LimitOnCloseOrder(10.0, lay))
+            moc = LimitOrder(lay, 2.0, persistence_type="MARKET_ON_CLOSE")
+            self.place(market, runner, "BACK", moc)
+        if back:
+            self.place(
+                market, runner, "LAY", LimitOrder(back, 2.0, persistence_type="MARKET_ON_CLOSE")
+            )
 
 
 class ReplaceCancel(Tutorial):

@@ -193,9 +193,12 @@ class StartingPrice(Rules):
         runner = found[0]
         sid, handicap = runner.selection_id, runner.handicap
         market.place_order(sid, "BACK", 0.0, 2.0, handicap, order_type="MARKET_ON_CLOSE")
-        lay = best_lay(runner)
+        lay, back = best_lay(runner), best_back(runner)
         if lay:
             market.place_order(sid, "LAY", lay, 10.0, handicap, order_type="LIMIT_ON_CLOSE")
+            market.place_order(sid, "BACK", lay, 2.0, handicap, persistence="MARKET_ON_CLOSE")
+        if back:
+            market.place_order(sid, "LAY", back, 2.0, handicap, persistence="MARKET_ON_CLOSE")
 
 
 class ReplaceCancel(Rules):
