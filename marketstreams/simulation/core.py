@@ -15,8 +15,9 @@ flumine users know:
   runner's traded ladder) is halved (both sides of a trade are counted) and first eats the queue
   ahead, then matches the order at its price. Orders of one strategy share one copy of each
   book's traded volume (lays by price descending, then backs ascending, then MARKET_ON_CLOSE),
-  so they never match the same volume twice. Like flumine, an order still on its way to the
-  exchange (PENDING) matches traded volume with no queue ahead.
+  so they never match the same volume twice. An order still on its way to the exchange
+  (PENDING) matches nothing; the book that delivers it is matched against it with its
+  traded volume (volume traded while the order travelled: flumine counts it).
 * LAPSE orders lapse on a new market version while the market is SUSPENDED (Betfair suspends
   at the off) and when the market turns in play; PERSIST orders stay.
 * SP orders (LIMIT_ON_CLOSE, MARKET_ON_CLOSE, and LIMIT orders with persistence MARKET_ON_CLOSE)
@@ -27,8 +28,9 @@ flumine users know:
 * At the close, whatever is still waiting lapses, and orders are settled from the runners'
   WINNER / LOSER / PLACED / REMOVED status (dead heats and each-way as flumine does).
 
-``matching="queue"`` improves on flumine where it is known to be optimistic: an order matches
-nothing before it is on the exchange (no fill from volume traded before it existed), and its
+``matching="queue"`` improves on flumine where it is known to be optimistic or blind: the
+traded volume of the book that delivers an order is not matched against it (it traded while the
+order was on its way: no fill from volume traded before the order was on the exchange), and its
 place in the queue never exceeds the volume now waiting at its price ahead of it (when people
 ahead cancel, the order moves up, as on the exchange).
 """
@@ -809,8 +811,8 @@ class MarketSimulator:
         for orders in groups.values():
             local: dict[tuple[int, float], dict[float, float]] = {}
             for order in _matching_order(orders):
-                if order.status not in (PENDING, EXECUTABLE):
-                    continue
+                if order.status != EXECUTABLE:
+                    continue  # (flumine's middleware leaves PENDING orders alone too)
                 if not order._sp_done and reconciled:
                     if _takes_sp(order):
                         if order.status == EXECUTABLE:
@@ -820,7 +822,8 @@ class MarketSimulator:
                 if order.order_type != LIMIT:
                     continue
                 key = _key(order.selection_id, order.handicap)
-                if key in deltas and not (queue_mode and order.status == PENDING):
+                # queue mode: what traded while the order was on its way is not for it
+                if key in deltas and not (queue_mode and order.placed_at == now):
                     traded = local.get(key)
                     if traded is None:
                         traded = local[key] = dict(deltas[key])

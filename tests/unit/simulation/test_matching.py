@@ -90,24 +90,33 @@ def test_traded_volume_at_a_worse_price_does_not_match() -> None:
     assert order.size_matched == 0.0
 
 
-def test_flumine_matches_traded_volume_before_the_order_reaches_the_exchange() -> None:
+def test_traded_volume_before_placement_matches_nothing() -> None:
     x = Exchange()
     x.tick([{"id": 1, "atb": [[3.0, 2]], "atl": [[3.5, 20]], "trd": [[3.5, 100]]}])
     order = x.place(1, "BACK", 3.5, 10.0)
-    x.tick([{"id": 1, "trd": [[3.5, 110]]}], dt=0.05)  # traded while the order is on its way
+    x.tick([{"id": 1, "trd": [[3.5, 150]]}], dt=0.05)  # traded while the order is on its way
     assert order.status == "PENDING"
-    assert order.size_matched == 5.0  # with no queue ahead
+    assert order.size_matched == 0.0
+    # delivered with the next book: its traded volume counts (flumine), after the queue
+    x.tick([{"id": 1, "trd": [[3.5, 190]]}], dt=0.1)
+    assert order.status == "EXECUTABLE"
+    assert order._piq == 0.0 and order.size_matched == 0.0  # 20 of the queue ahead
+    x.tick([{"id": 1, "trd": [[3.5, 200]]}])
+    assert order.size_matched == 5.0
 
 
-def test_queue_matching_takes_nothing_traded_before_the_order_existed() -> None:
+def test_queue_matching_takes_nothing_traded_while_the_order_travelled() -> None:
     x = Exchange(matching="queue")
     x.tick([{"id": 1, "atb": [[3.0, 2]], "atl": [[3.5, 20]], "trd": [[3.5, 100]]}])
     order = x.place(1, "BACK", 3.5, 10.0)
     x.tick([{"id": 1, "trd": [[3.5, 110]]}], dt=0.05)
-    assert order.size_matched == 0.0
-    x.tick(dt=0.1)
+    x.tick([{"id": 1, "trd": [[3.5, 150]]}], dt=0.1)
     assert order.status == "EXECUTABLE"
-    assert order._piq == 20.0
+    assert order._piq == 20.0  # the 40 traded on the way took nothing off the queue
+    x.tick([{"id": 1, "trd": [[3.5, 190]]}])
+    assert order._piq == 0.0 and order.size_matched == 0.0
+    x.tick([{"id": 1, "trd": [[3.5, 200]]}])
+    assert order.size_matched == 5.0
 
 
 def test_queue_matching_moves_up_when_the_volume_ahead_is_cancelled() -> None:
