@@ -1,25 +1,11 @@
 """Backtesting on replayed Betfair markets: strategies place simulated orders, matched as
 flumine 3.3 matches them (or with the stricter ``matching="queue"``), settled with commission.
 
-::
-
-    from marketstreams.simulation import Strategy, simulate
-
-    class BackFavourite(Strategy):
-        def on_market_book(self, market, book):
-            if market.orders or book.inplay:
-                return
-            fav = min((r for r in book.runners if r.status == "ACTIVE" and r.last_price_traded),
-                      key=lambda r: r.last_price_traded, default=None)
-            if fav is not None:
-                market.place_order(fav.selection_id, "BACK", fav.last_price_traded, 5.0)
-
-    result = simulate("data/", [BackFavourite()], market_filter={"market_types": ["WIN"],
-                      "seconds_to_start": 60}, commission=0.07)
-    print(result.summary()); result.to_csv("orders.csv"); result.report("report.html")
-
-The core (:mod:`.core`) is sans-I/O: it reads books and returns orders, and its module
-docstring writes the matching rules out.
+``simulate(sources, [MyStrategy()], market_filter={"seconds_to_start": 60})`` returns a
+:class:`SimulationResult` (orders, settled markets, ``summary()``, ``to_csv()``, ``report()``);
+strategies subclass :class:`Strategy` and place orders through the :class:`SimulatedMarket`
+they are handed. The matching rules are written out in :class:`MarketSimulator`'s docstring;
+docs/simulation.md walks through the whole workflow.
 """
 
 from __future__ import annotations

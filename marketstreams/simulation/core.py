@@ -1,49 +1,21 @@
 """The sans-I/O matching core: simulated orders in one Betfair market, matched against the
 market's books as they arrive (no I/O, no asyncio, no clock but the books' publish times).
 
-By default (``matching="flumine"``) the rules are flumine 3.3's, so backtests give the answers
-flumine users know:
-
-* An order reaches the exchange at the first book published more than 0.12 s after it was
-  placed (in play: 0.12 s plus the market's ``betDelay``), and is executed against the book
-  *before* that one (the state the exchange had when it arrived). Cancels take 0.17 s, replaces
-  0.28 s, and are executed the same way.
-* At execution a LIMIT order crosses the opposite side's available ladder at its price or better,
-  level by level (``average_price_matched`` is the volume-weighted price). What is left waits in
-  the queue behind the volume on its own side at its price (``_piq``).
-* On every later book, traded volume at the order's price or better (the per-book increase of the
-  runner's traded ladder) is halved (both sides of a trade are counted) and first eats the queue
-  ahead, then matches the order at its price. Orders of one strategy share one copy of each
-  book's traded volume (lays by price descending, then backs ascending, then MARKET_ON_CLOSE),
-  so they never match the same volume twice. An order still on its way to the exchange
-  (PENDING) matches nothing; the book that delivers it is matched against it with its
-  traded volume (volume traded while the order travelled: flumine counts it).
-* LAPSE orders lapse on a new market version while the market is SUSPENDED (Betfair suspends
-  at the off) and when the market turns in play; PERSIST orders stay.
-* SP orders (LIMIT_ON_CLOSE, MARKET_ON_CLOSE, and LIMIT orders with persistence MARKET_ON_CLOSE)
-  are matched at the reconciled BSP on the first book with ``bspReconciled``.
-* A removed runner voids every order on it (matched or not); with an adjustment factor of 2.5 or
-  more, the others' matched prices are reduced by it (``price x (1 - af/100)``, at least 1.01),
-  and MARKET_ON_CLOSE lays have their liability reduced.
-* At the close, whatever is still waiting lapses, and orders are settled from the runners'
-  WINNER / LOSER / PLACED / REMOVED status (dead heats and each-way as flumine does).
-
-``matching="queue"`` improves on flumine where it is known to be optimistic or blind: the
-traded volume of the book that delivers an order is not matched against it (it traded while the
-order was on its way: no fill from volume traded before the order was on the exchange), and its
-place in the queue never exceeds the volume now waiting at its price ahead of it (when people
-ahead cancel, the order moves up, as on the exchange).
+The rules are written out in :class:`MarketSimulator`'s docstring.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import numbers
+import operator
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
-from .ladder import MIN_BET_PAYOUT, MIN_BET_SIZE, MIN_BSP_LIABILITY, is_valid_price
+from .controls import Limits, exposure_refusal, refusal
+from .ladder import MIN_BSP_LIABILITY, is_valid_price
 from .order import (
     BACK,
     CANCELLED,
@@ -79,20 +51,6 @@ CANCEL_LATENCY = 0.170
 REPLACE_LATENCY = 0.280
 WIN_MINIMUM_ADJUSTMENT_FACTOR = 2.5
 MATCHING_MODES = ("flumine", "queue")
-
-_SIDES = (BACK, LAY)
-_ORDER_TYPES = (LIMIT, LIMIT_ON_CLOSE, MARKET_ON_CLOSE)
-_PERSISTENCE = ("LAPSE", "PERSIST", "MARKET_ON_CLOSE")
-
-
-class Limits(Protocol):
-    """The controls a strategy carries (flumine's names; None = no limit)."""
-
-    name: str
-    max_order_exposure: float | None
-    max_selection_exposure: float | None
-    max_trade_count: int | None
-    max_live_trade_count: int | None
 
 
 @dataclass(slots=True)
@@ -201,6 +159,37 @@ def settle_profit(
 class MarketSimulator:
     """Orders of every strategy in one market, and the exchange's handling of them.
 
+    By default (``matching="flumine"``) the rules are flumine 3.3's, so backtests give the
+    answers flumine users know:
+
+    * An order reaches the exchange with the first book published more than 0.12 s after it was
+      placed (in play: 0.12 s plus the market's ``betDelay``) and is executed against the book
+      *before* that one (what the exchange held when it arrived). Cancels take 0.17 s, replaces
+      0.28 s, executed the same way. While on its way (PENDING) an order matches nothing.
+    * At execution a LIMIT order crosses the opposite side's available ladder at its price or
+      better, level by level (``average_price_matched`` is the volume-weighted price, rounded to
+      2 decimals). The rest waits in the queue behind the volume on its own side at its price.
+    * On every later book (the delivering one included), the traded volume at the order's price
+      or better (the increase of the runner's traded ladder since the last book) is halved (both
+      sides of a trade are counted), first eats the queue ahead, then matches the order at its
+      price. Orders of one strategy share each book's traded volume (lays by price descending,
+      then backs ascending, then MARKET_ON_CLOSE): they never match the same volume twice.
+    * LAPSE orders lapse on a new market version while the market is SUSPENDED (Betfair
+      suspends at the off) and when the market turns in play; PERSIST orders stay.
+    * SP orders (LIMIT_ON_CLOSE, MARKET_ON_CLOSE, and LIMIT orders persisting to
+      MARKET_ON_CLOSE) are matched at the reconciled BSP on the first book with
+      ``bspReconciled``.
+    * A removed runner voids every order on it (matched or not); an adjustment factor of 2.5 or
+      more reduces the others' matched prices (``price x (1 - af/100)``, at least 1.01) and
+      MARKET_ON_CLOSE lays' liability.
+    * At the close what still waits lapses, and orders are settled from the runners' WINNER /
+      LOSER / PLACED / REMOVED status (dead heats and each-way as flumine does).
+
+    ``matching="queue"`` improves on flumine where it is known to be optimistic: the traded
+    volume of the book that delivers an order is not matched against it (it traded while the
+    order was on its way), and its place in the queue never exceeds the volume now waiting at
+    its price (when people ahead cancel, the order moves up, as on the exchange).
+
     Drive it with the market's books in order: :meth:`update` with each book (before the
     strategies see it), then the strategies' :meth:`place` / :meth:`cancel` / :meth:`replace`,
     then :meth:`commit`. A CLOSED book settles the market (:attr:`closed`). Orders that changed
@@ -247,6 +236,18 @@ class MarketSimulator:
         """Validate an order (rules, then the strategy's controls) and send it: it comes back
         PENDING, or VIOLATION with the reason. Never raises for bad input."""
         now = book.publish_time or self._now
+        if not isinstance(selection_id, int) and not isinstance(selection_id, bool):
+            try:  # a numpy integer (a pandas-built strategy's) is an int
+                selection_id = operator.index(selection_id)
+            except TypeError:
+                pass
+        # plain floats from here on (numpy's would leak into results and JSON)
+        if isinstance(price, numbers.Real) and not isinstance(price, bool):
+            price = float(price)
+        if isinstance(size, numbers.Real) and not isinstance(size, bool):
+            size = float(size)
+        if isinstance(handicap, numbers.Real) and not isinstance(handicap, bool):
+            handicap = float(handicap)
         order = SimulatedOrder(
             str(next(self._ids)),
             limits.name,
@@ -263,7 +264,7 @@ class MarketSimulator:
         if not self.orders:
             self._observe(book)
         self.orders.append(order)
-        reason = self._refusal(limits, book, order)
+        reason = refusal(limits, book, order, self.orders)
         if reason is not None:
             order.status = VIOLATION
             order.violation = reason
@@ -288,7 +289,11 @@ class MarketSimulator:
             or order not in self._live
         ):
             return False
-        if size_reduction is not None and not size_reduction > 0:
+        if size_reduction is not None and (
+            not isinstance(size_reduction, int | float)
+            or isinstance(size_reduction, bool)
+            or not size_reduction > 0
+        ):
             return False
         order._cancel_pending = True
         self._actions.append(
@@ -302,6 +307,8 @@ class MarketSimulator:
         """Ask to move what is unmatched of an EXECUTABLE LIMIT order to ``new_price``: the old
         order is cancelled, the returned new one carries the cancelled size (VIOLATION when the
         replace is refused)."""
+        if isinstance(new_price, numbers.Real) and not isinstance(new_price, bool):
+            new_price = float(new_price)
         now = book.publish_time or self._now
         new = SimulatedOrder(
             str(next(self._ids)),
@@ -327,7 +334,7 @@ class MarketSimulator:
         elif new_price == order.price:
             reason = "replace: the new price is the order's price"
         else:
-            reason = self._exposure_refusal(limits, new, exclude=order)
+            reason = exposure_refusal(limits, new, self.orders, exclude=order)
         if reason is not None:
             new.status = VIOLATION
             new.violation = reason
@@ -441,11 +448,11 @@ class MarketSimulator:
         market_type = md.get("marketType")
         divisor = md.get("eachWayDivisor")
         for order in self.orders:
-            status = statuses.get(_key(order.selection_id, order.handicap))
-            order.runner_status = status
-            if order.status == VIOLATION:
+            if order.status == VIOLATION:  # (its runner may not even exist)
                 order.profit = 0.0
                 continue
+            status = statuses.get(_key(order.selection_id, order.handicap))
+            order.runner_status = status
             order.profit = settle_profit(
                 order,
                 status,
@@ -464,103 +471,6 @@ class MarketSimulator:
         self._actions.clear()
         for order in list(self._live):
             self._lapse(order, self._now)
-
-    # -- validation -------------------------------------------------------------------------------
-
-    def _refusal(self, limits: Limits, book: Any, order: SimulatedOrder) -> str | None:
-        side, price, size, kind = order.side, order.price, order.size, order.order_type
-        if side not in _SIDES:
-            return f"side must be BACK or LAY, not {side!r}"
-        if kind not in _ORDER_TYPES:
-            return f"order_type must be one of {', '.join(_ORDER_TYPES)}, not {kind!r}"
-        if order.persistence not in _PERSISTENCE:
-            return (
-                f"persistence must be one of {', '.join(_PERSISTENCE)}, not {order.persistence!r}"
-            )
-        if not isinstance(size, int | float) or isinstance(size, bool) or not size > 0:
-            return f"size must be a positive number, not {size!r}"
-        if round(size, 2) != size:
-            return f"size {size!r} has more than 2 decimals"
-        if kind != MARKET_ON_CLOSE and not is_valid_price(price):
-            return f"price {price!r} is not on the Betfair price ladder"
-        if kind == LIMIT:
-            if size < MIN_BET_SIZE and price * size < MIN_BET_PAYOUT:
-                return (
-                    f"size {size} is below the minimum bet ({MIN_BET_SIZE}) and its payout "
-                    f"below {MIN_BET_PAYOUT}"
-                )
-        elif side == BACK and size < MIN_BET_SIZE:
-            return f"liability {size} is below the minimum bet ({MIN_BET_SIZE})"
-        elif side == LAY and size < MIN_BSP_LIABILITY:
-            return f"liability {size} is below the minimum BSP liability ({MIN_BSP_LIABILITY})"
-        if book.status != "OPEN":
-            return f"market is {book.status}, not OPEN"
-        try:
-            runner = book.runner(order.selection_id, order.handicap)
-        except (KeyError, TypeError):
-            return f"runner {order.selection_id} (handicap {order.handicap}) is not in the market"
-        if runner.status == "REMOVED":
-            return f"runner {order.selection_id} is REMOVED"
-        return self._controls_refusal(limits, order)
-
-    def _controls_refusal(self, limits: Limits, order: SimulatedOrder) -> str | None:
-        mine = [
-            o
-            for o in self.orders
-            if o.strategy == order.strategy
-            and o is not order
-            and o.selection_id == order.selection_id
-            and o.handicap == order.handicap
-            and o.status != VIOLATION
-        ]
-        max_trades = limits.max_trade_count
-        if max_trades is not None:
-            trades = len({o.trade_id for o in mine})
-            if trades >= max_trades:
-                return f"max_trade_count: trade count ({trades}) >= max_trade_count ({max_trades})"
-        max_live = limits.max_live_trade_count
-        if max_live is not None:
-            live = len({o.trade_id for o in mine if o.live})
-            if live >= max_live:
-                return (
-                    f"max_live_trade_count: live trade count ({live}) >= "
-                    f"max_live_trade_count ({max_live})"
-                )
-        return self._exposure_refusal(limits, order, mine=mine)
-
-    def _exposure_refusal(
-        self,
-        limits: Limits,
-        order: SimulatedOrder,
-        *,
-        exclude: SimulatedOrder | None = None,
-        mine: list[SimulatedOrder] | None = None,
-    ) -> str | None:
-        exposure = order.exposure
-        cap = limits.max_order_exposure
-        if cap is not None and exposure > cap:
-            return f"max_order_exposure: order exposure ({exposure}) > max_order_exposure ({cap})"
-        cap = limits.max_selection_exposure
-        if cap is None:
-            return None
-        if mine is None:
-            mine = [
-                o
-                for o in self.orders
-                if o.strategy == order.strategy
-                and o is not order
-                and o.selection_id == order.selection_id
-                and o.handicap == order.handicap
-            ]
-        win, lose = _exposures([o for o in mine if o is not exclude])
-        current = -lose if order.side == BACK else -win
-        potential = current + exposure
-        if potential > cap:
-            return (
-                f"max_selection_exposure: potential selection exposure ({potential:.2f}) > "
-                f"max_selection_exposure ({cap})"
-            )
-        return None
 
     # -- requests on their way ---------------------------------------------------------------------
 
@@ -955,32 +865,3 @@ def _matching_order(orders: list[SimulatedOrder]) -> list[SimulatedOrder]:
     )
     moc = [o for o in orders if o.order_type == MARKET_ON_CLOSE]
     return lays + backs + moc
-
-
-def _exposures(orders: list[SimulatedOrder]) -> tuple[float, float]:
-    """Worst profit if the selection wins / loses, from matched and unmatched parts (PENDING
-    and refused orders left out, as flumine does)."""
-    win = lose = 0.0
-    for o in orders:
-        if o.status in (PENDING, VIOLATION):
-            continue
-        if o.order_type == LIMIT:
-            if o.size_matched:
-                p, s = o.average_price_matched, o.size_matched
-                if o.side == BACK:
-                    win += (p - 1) * s
-                    lose -= s
-                else:
-                    win -= (p - 1) * s
-                    lose += s
-            left = o.size_remaining
-            if left:
-                if o.side == BACK:
-                    lose -= left
-                else:
-                    win -= (o.price - 1) * left
-        elif o.side == BACK:
-            lose -= o.size
-        else:
-            win -= o.size
-    return round(win, 2), round(lose, 2)

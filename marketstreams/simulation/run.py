@@ -30,10 +30,22 @@ __all__ = ["simulate"]
 logger = logging.getLogger("marketstreams.simulation")
 
 
+_UNREAD = object()
+
+
 class _Market:
     """One market in one file: the simulator, each strategy's view of it and bound calls."""
 
-    __slots__ = ("calls", "closed", "definition", "opens", "sim", "views")
+    __slots__ = (
+        "calls",
+        "closed",
+        "definition",
+        "inplay_ok",
+        "opens",
+        "preplay_ok",
+        "sim",
+        "views",
+    )
 
     def __init__(
         self, sim: MarketSimulator, views: list[SimulatedMarket], calls: list[Any]
@@ -42,8 +54,9 @@ class _Market:
         self.views = views
         self.calls = calls  # (strategy, view, strategy.on_market_book)
         self.closed = False
-        self.definition: Any = None  # the definition `opens` was read from
+        self.definition: Any = _UNREAD  # the definition `opens` was read from
         self.opens: float | None = None  # publish time (ms) the seconds_to_start window opens
+        self.inplay_ok = self.preplay_ok = True  # the window lets in-play / pre-play books in
 
 
 class _SimulationHook:
@@ -86,41 +99,43 @@ class _SimulationHook:
     def _new_market(self, book: Any) -> _Market:
         if not self.started:
             self._start()
-        sim = MarketSimulator(book.market_id, matching=self.matching, ids=self.ids)
+        sim = MarketSimulator(book.market, matching=self.matching, ids=self.ids)
         views = [SimulatedMarket(sim, s, book) for s in self.strategies]
         calls = [(s, v, s.on_market_book) for s, v in zip(self.strategies, views, strict=True)]
-        market = self.markets[book.market_id] = _Market(sim, views, calls)
+        market = self.markets[book.market] = _Market(sim, views, calls)
+        if getattr(book, "venue", None) != "betfair":
+            # a recording of another venue replayed beside Betfair files: nothing to match
+            market.closed = True
+            logger.info("simulate: %s %s is not a Betfair market: skipped", book.venue, book.market)
         return market
 
-    def _in_window(self, book: Any, market: _Market) -> bool:
-        """ReplayFilter.in_window, with the market's start read once per definition."""
+    def _read_window(self, market: _Market, md: dict[str, Any] | None) -> None:
+        """The window for this market's definition: ReplayFilter.in_window's rules, reduced to
+        two flags and the publish time the seconds_to_start window opens."""
         window = self.window
         assert window is not None
-        inplay = bool(book.inplay)
-        if window.inplay is not None and inplay != window.inplay:
-            return False
+        market.definition = md
         secs = window.seconds_to_start
-        if secs is None:
-            return True
-        if inplay:
-            return False
-        md = book.market_definition
-        if md is not market.definition:
-            market.definition = md
+        market.inplay_ok = window.inplay is not False and secs is None
+        market.preplay_ok = window.inplay is not True
+        market.opens = None
+        if secs is not None:
             start = _start_ms(md)
-            market.opens = None if start is None else start - secs * 1000.0
-        now = book.publish_time
-        return market.opens is not None and now is not None and now >= market.opens
+            if start is None:
+                market.preplay_ok = False
+            else:
+                market.opens = start - secs * 1000.0
 
     def __call__(self, book: Any, trades: Any) -> None:
-        market = self.markets.get(book.market_id)
+        market = self.markets.get(book.market)
         if market is None:
             market = self._new_market(book)
-        elif market.closed:
+        if market.closed:
             return
         sim = market.sim
         # a market without orders needs nothing of the simulator until it closes
         active = sim.orders
+        go = True
         if active or book.status == "CLOSED":
             sim.update(book)
             if sim.changed:
@@ -129,7 +144,20 @@ class _SimulationHook:
                 market.closed = True
                 self._closed(market, book)
                 return
-        if self.window is None or self._in_window(book, market):
+        if self.window is not None:
+            if book.market_definition is not market.definition:
+                self._read_window(market, book.market_definition)
+            if book.inplay:
+                if not market.inplay_ok:
+                    go = False
+            elif not market.preplay_ok:
+                go = False
+            else:
+                opens = market.opens
+                pt = book.publish_time
+                if opens is not None and (pt is None or pt < opens):
+                    go = False
+        if go:
             for strategy, view, call in market.calls:
                 view.book = book
                 try:

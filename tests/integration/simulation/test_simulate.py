@@ -12,7 +12,13 @@ from typing import Any
 
 import pytest
 
-from marketstreams.simulation import CSV_COLUMNS, SimulationResult, settle_profit, simulate
+from marketstreams.simulation import (
+    CSV_COLUMNS,
+    SimulationResult,
+    Strategy,
+    settle_profit,
+    simulate,
+)
 from tests.conftest import shared_data
 from tests.integration.simulation.strategies import (
     BackFavourite,
@@ -248,3 +254,79 @@ def test_any_executor_runs_the_files(tmp_path: Path) -> None:
     assert [o.as_dict() for o in pooled.orders] == [o.as_dict() for o in alone.orders]
     assert [o.bet_id for o in pooled.orders] == [str(i) for i in range(1, 9)]
     assert [m.gross_profit for m in pooled.markets] == [12.0, -8.0, 12.0, -8.0]
+
+
+@pytest.mark.parametrize(
+    "window",
+    [
+        {"seconds_to_start": 80},
+        {"inplay": False, "seconds_to_start": 300},
+        {"inplay": True},
+        {"inplay": False},
+    ],
+)
+def test_strategies_see_the_books_replay_lets_through_the_window(window: dict[str, Any]) -> None:
+    from marketstreams import replay
+
+    folder = shared_data("betfair", "historic")
+
+    class Seen(Strategy):
+        def __init__(self) -> None:
+            self.seen: list[tuple[str, int]] = []
+
+        def on_market_book(self, market: Any, book: Any) -> None:
+            self.seen.append((book.market_id, book.publish_time))
+
+        def result(self) -> Any:
+            return self.seen
+
+    class Hook:
+        def __init__(self) -> None:
+            self.seen: list[tuple[str, int]] = []
+
+        def __call__(self, book: Any, trades: Any) -> None:
+            if book.status != "CLOSED":  # (a strategy's closing book is on_market_closed)
+                self.seen.append((book.market_id, book.publish_time))
+
+        def result(self) -> Any:
+            return self.seen
+
+    expected = replay(folder, [Hook()], market_filter=window).results[0]
+    seen = simulate(folder, Seen(), market_filter=window).results["Seen"]
+    assert len(expected) > 100
+    assert seen == expected
+
+
+def test_books_of_other_venues_are_skipped_quietly(tmp_path: Path) -> None:
+    # what replay hands the hook when a folder holds a Luno recording beside Betfair files
+    from marketstreams import OrderBook
+    from marketstreams.simulation.run import _SimulationHook
+
+    class Counting(BackFirstRunner):
+        calls = 0
+
+        def on_market_book(self, market: Any, book: Any) -> None:
+            Counting.calls += 1
+
+    hook = _SimulationHook([Counting()], None, None, "flumine")
+    luno = OrderBook("luno", "XBTZAR")
+    for _ in range(3):
+        hook(luno, [])
+    assert Counting.calls == 0 and hook.errors == 0
+    assert hook.result()["orders"] == []
+
+
+def test_queue_matching_on_the_shared_files() -> None:
+    folder = shared_data("betfair", "historic")
+    flumine = simulate(folder, [BackFavourite(), LayFavourite30()])
+    queue = simulate(folder, [BackFavourite(), LayFavourite30()], matching="queue")
+    _check(queue)
+    # the same decisions (the strategies only read the books), matched by other rules
+    assert [(o.market_id, o.side, o.price) for o in queue.orders] == [
+        (o.market_id, o.side, o.price) for o in flumine.orders
+    ]
+    assert sum(o.size_matched > 0 for o in queue.orders) >= 5
+    # the delivering book's volume is not the order's in queue mode: never more matched there
+    for fast, slow in zip(flumine.orders, queue.orders, strict=True):
+        at_placement = sum(s for t, _, s in fast.matches if t == fast.placed_at)
+        assert sum(s for t, _, s in slow.matches if t == slow.placed_at) <= at_placement
