@@ -127,7 +127,7 @@ def test_dask_local_cluster_gives_the_same_results(
             n_workers=2,
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            dashboard_address="127.0.0.1:0",  # any free port: 8787 may be taken
             host="127.0.0.1",
         ) as cluster,
         distributed.Client(cluster) as client,
