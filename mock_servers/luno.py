@@ -280,6 +280,9 @@ class _Market:
         self.status = "ACTIVE"
         self.fair = self.spec.mid
         self.history: deque[tuple[int, list[_Change]]] = deque(maxlen=HISTORY)
+        # (sequence, maker id, maker is a bid, price, base) of every trade: the true FIFO's
+        # fills, for paper-trading tests (a bounded log like ``history``)
+        self.trade_log: deque[tuple[int, str, bool, Decimal, Decimal]] = deque(maxlen=HISTORY)
         self._price_quantum = Decimal(1).scaleb(-self.spec.places)
         self._digests: dict[int, str] = {}
         self._snapshot: tuple[int, bytes] | None = None
@@ -418,6 +421,9 @@ class _Market:
             maker = next(iter(book.level(not buy, best).orders.values()))
             base = min(remaining, maker.volume)
             book.fill(maker, base)
+            self.trade_log.append(
+                (self.sequence + 1, maker.order_id, maker.is_bid, maker.price, base)
+            )
             remaining -= base
             self.trade_sequence += 1
             trades.append(
@@ -759,6 +765,22 @@ class LunoMockServer:
     def true_depth(self, pair: str) -> dict[str, list[list[Decimal]]]:
         """The true price levels: bids highest first, asks lowest first, exact volumes."""
         return self._market(pair).book.depth()
+
+    def true_queue(self, pair: str, side: str, price: Decimal) -> list[tuple[str, Decimal]]:
+        """The orders resting at ``price`` on ``side`` ("bid"/"ask") in time priority (the
+        order the generator's takers fill them in): ``[(order_id, volume), ...]``."""
+        levels = self._market(pair).book._side(side == "bid")[0]
+        level = levels.get(Decimal(price))
+        return [] if level is None else [(o.order_id, o.volume) for o in level.orders.values()]
+
+    def true_trades(self, pair: str, after: int) -> list[tuple[int, str, str, Decimal, Decimal]]:
+        """Every trade in updates after sequence ``after`` (the last 20000 updates at most), in
+        the order filled: ``(sequence, maker order id, maker side "bid"/"ask", price, base)``."""
+        return [
+            (seq, oid, "bid" if is_bid else "ask", price, base)
+            for seq, oid, is_bid, price, base in self._market(pair).trade_log
+            if seq > after
+        ]
 
     def digest(self, pair: str, sequence: int) -> str | None:
         """:func:`book_digest` of the true book right after ``sequence``; ``None`` if that is
