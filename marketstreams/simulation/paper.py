@@ -16,150 +16,15 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from .crypto import LIMIT, CryptoMatcher, CryptoOrder, Fees, Position
+from .crypto import CryptoOrder, Fees
 from .order import SimulatedOrder
 from .result import MarketResult, SimulationResult
 from .run import _SimulationHook, _strategy_list
 from .strategy import Strategy
 
-__all__ = ["CryptoPaper", "PaperMarket", "PaperResult", "PaperTrading"]
+__all__ = ["PaperResult", "PaperTrading"]
 
 logger = logging.getLogger("marketstreams.simulation.paper")
-
-
-class PaperMarket:
-    """One crypto market as one strategy sees it: the book, its own orders, the order calls
-    (the same names as Betfair's :class:`~marketstreams.simulation.SimulatedMarket`, with the
-    crypto words: sides "buy" / "sell"), its position and profit. ``context`` is a dict for the
-    strategy's own per-market state."""
-
-    __slots__ = ("_matcher", "_name", "book", "context", "market_id", "orders", "venue")
-
-    def __init__(self, matcher: CryptoMatcher, strategy: str, book: Any) -> None:
-        self._matcher = matcher
-        self._name = strategy
-        self.venue: str = matcher.venue
-        self.market_id: str = matcher.market
-        self.book = book
-        self.orders: list[CryptoOrder] = []
-        self.context: dict[str, Any] = {}
-
-    def place_order(self, side: str, price: Any, size: Any, order_type: str = LIMIT) -> CryptoOrder:
-        """A limit (or, with ``order_type="market"``, a market: ``price`` ignored) order of
-        ``size`` (base currency, or contracts on BitMEX). Never raises: a refused order comes
-        back with ``status == "rejected"`` and the reason in ``order.reason``."""
-        order = self._matcher.place(self._name, self.book, side, size, price, order_type)
-        self.orders.append(order)
-        return order
-
-    def cancel_order(self, order: CryptoOrder) -> bool:
-        """Cancel what is left of an open order; False when it is not open."""
-        return self._matcher.cancel(order)
-
-    def replace_order(self, order: CryptoOrder, new_price: Any) -> CryptoOrder:
-        """Move the unfilled part of an open order to ``new_price`` (the back of that queue)."""
-        new = self._matcher.replace(order, self.book, new_price)
-        self.orders.append(new)
-        return new
-
-    @property
-    def position(self) -> Position:
-        return self._matcher.position(self._name)
-
-    @property
-    def profit(self) -> Any:
-        """Net profit in the quote currency: realised plus unrealised at the mid, less fees."""
-        return self.position.net(self._matcher.mark(self.book))
-
-    def __repr__(self) -> str:
-        return f"<PaperMarket {self.venue} {self.market_id} orders={len(self.orders)}>"
-
-
-class CryptoPaper:
-    """The crypto half of paper trading and of :func:`simulate` on recordings: a
-    :class:`CryptoMatcher` per ``(venue, market)``, the strategies called on each valid book."""
-
-    def __init__(self, strategies: list[Strategy], fees: Mapping[str, Fees] | None = None) -> None:
-        self.strategies = strategies
-        self.fees = dict(fees or {})
-        self.matchers: dict[tuple[str, str], CryptoMatcher] = {}
-        self.views: dict[tuple[str, str], list[PaperMarket]] = {}
-        self.errors = 0
-        self.waiting = 0  # updates of an invalid book in a market with orders: not matched
-        self._seq = _Counter()
-
-    def _fail(self, strategy: Strategy, what: str, market: str) -> None:
-        self.errors += 1
-        n = self.errors
-        if n == 1:
-            logger.exception("strategy %s raised in %s on %s", strategy.name, what, market)
-        elif n & (n - 1) == 0:
-            logger.error("paper strategies have raised %d times (first logged above)", n)
-
-    def __call__(self, book: Any, trades: Any) -> None:
-        key = (book.venue, book.market)
-        matcher = self.matchers.get(key)
-        if matcher is None:
-            matcher = self.matchers[key] = CryptoMatcher(
-                book.venue, book.market, self.fees.get(book.venue), ids=self._seq
-            )
-            self.views[key] = [PaperMarket(matcher, s.name, book) for s in self.strategies]
-        views = self.views[key]
-        if not book.is_valid:
-            if matcher.orders:
-                self.waiting += 1
-            matcher.update(book, trades)
-            return
-        changed = matcher.update(book, trades) if (matcher.open or trades) else ()
-        for order in changed:
-            for strategy, view in zip(self.strategies, views, strict=True):
-                if order.strategy == strategy.name:
-                    view.book = book
-                    try:
-                        strategy.on_order_update(view, order)  # type: ignore[arg-type]
-                    except Exception:
-                        self._fail(strategy, "on_order_update", book.market)
-        for strategy, view in zip(self.strategies, views, strict=True):
-            view.book = book
-            try:
-                strategy.on_market_book(view, book)  # type: ignore[arg-type]
-            except Exception:
-                self._fail(strategy, "on_market_book", book.market)
-
-    def orders(self) -> list[CryptoOrder]:
-        """Every crypto order, in placement order."""
-        out = [o for m in self.matchers.values() for o in m.orders]
-        out.sort(key=lambda o: int(o.order_id[1:]))
-        return out
-
-    def positions(self) -> list[dict[str, Any]]:
-        """A row per strategy and market that has orders: position, fees and profit at the
-        last mid."""
-        rows = []
-        for (venue, market), matcher in self.matchers.items():
-            views = self.views[(venue, market)]
-            mark = matcher.mark(views[0].book) if views else matcher.last_price
-            for name, pos in matcher.positions.items():
-                row: dict[str, Any] = {"strategy": name, "venue": venue, "market": market}
-                row.update(pos.as_dict(mark))
-                rows.append(row)
-        return rows
-
-
-class _Counter:
-    """Order ids P1, P2... shared by every market of one paper session."""
-
-    __slots__ = ("n",)
-
-    def __init__(self) -> None:
-        self.n = 0
-
-    def __iter__(self) -> _Counter:
-        return self
-
-    def __next__(self) -> int:
-        self.n += 1
-        return self.n
 
 
 @dataclass
@@ -262,12 +127,13 @@ def _table(title: str, columns: list[str], rows: Iterable[Mapping[str, Any]]) ->
 
 class PaperTrading:
     """A hook that runs strategies on live books: ``Updater(feeds, hooks=[PaperTrading(
-    MyStrategy())])``. Betfair books are matched as :func:`simulate` matches them (``commission``
-    and ``matching`` as there); Luno and BitMEX books by :class:`CryptoMatcher` (``fees`` per
-    venue, default :data:`~marketstreams.simulation.crypto.DEFAULT_FEES`). A book that is
-    invalid (reconnecting, after a gap) is not matched and no strategy sees it; its orders wait
-    (counted in ``waiting``). Use it as a plain (sync) hook so that it sees every update.
-    ``result()`` gives a :class:`PaperResult`."""
+    MyStrategy())])``. It is :func:`simulate`'s own hook: Betfair books are matched as
+    ``simulate`` matches them (``commission`` and ``matching`` as there), Luno and BitMEX books
+    by :class:`~marketstreams.simulation.crypto.CryptoMatcher` (``fees`` per venue, default
+    :data:`~marketstreams.simulation.crypto.DEFAULT_FEES`). A book that is invalid
+    (reconnecting, after a gap) is not matched and no strategy sees it; its orders wait
+    (counted in ``waiting``) until the book is valid again. Use it as a plain (sync) hook so
+    that it sees every update. ``result()`` gives a :class:`PaperResult`."""
 
     def __init__(
         self,
@@ -280,34 +146,46 @@ class PaperTrading:
         for s in strategies:
             items.extend(_strategy_list(s))
         self.strategies = items
-        self._betfair = _SimulationHook(items, None, commission, matching)
-        self.crypto = CryptoPaper(items, fees)
+        self._hook = _SimulationHook(items, None, commission, matching, fees)
         self.betfair_waiting = 0
         self.__qualname__ = "paper"
 
     def __call__(self, book: Any, trades: Any) -> None:
-        if not self._betfair.started:
-            self._betfair._start()  # on_start once, before the first book of any venue
-        if book.venue == "betfair":
-            if not book.is_valid:
-                self.betfair_waiting += 1
-                return
-            self._betfair(book, trades)
-        else:
-            self.crypto(book, trades)
+        if not book.is_valid and book.venue == "betfair":
+            self.betfair_waiting += 1
+            return
+        self._hook(book, trades)
+
+    @property
+    def waiting(self) -> int:
+        """Updates of an invalid book that were not matched (Betfair: every invalid update;
+        crypto: those of a market with orders)."""
+        crypto = self._hook.crypto
+        return self.betfair_waiting + (crypto.waiting if crypto else 0)
 
     @property
     def paper_orders(self) -> int:
         """Orders placed so far, every venue."""
-        sims = self._betfair.markets.values()
-        return sum(len(m.sim.orders) for m in sims) + sum(
-            len(m.orders) for m in self.crypto.matchers.values()
+        crypto = self._hook.crypto
+        return sum(len(m.sim.orders) for m in self._hook.markets.values()) + (
+            sum(len(m.orders) for m in crypto.matchers.values()) if crypto else 0
         )
+
+    def profit(self) -> dict[str, float]:
+        """Running net profit per strategy: settled Betfair markets plus crypto positions at
+        the last mid (quote currency), for displays."""
+        out = {s.name: 0.0 for s in self.strategies}
+        for m in self._hook.results:
+            out[m.strategy] = out.get(m.strategy, 0.0) + m.net_profit
+        crypto = self._hook.crypto
+        for row in crypto.positions() if crypto else ():
+            out[row["strategy"]] = out.get(row["strategy"], 0.0) + float(row["net"])
+        return out
 
     def result(self) -> PaperResult:
         """The session's result: call it once the feeds have stopped (Betfair markets not yet
         closed are finished there: their orders stay unsettled)."""
-        payload = self._betfair.result()
+        payload = self._hook.result()
         betfair = SimulationResult(
             orders=payload["orders"],
             markets=payload["markets"],
@@ -319,8 +197,8 @@ class PaperTrading:
         )
         return PaperResult(
             betfair=betfair,
-            crypto_orders=self.crypto.orders(),
-            positions=self.crypto.positions(),
-            strategy_errors=payload["errors"] + self.crypto.errors,
-            waiting=self.betfair_waiting + self.crypto.waiting,
+            crypto_orders=payload["crypto_orders"],
+            positions=payload["positions"],
+            strategy_errors=payload["errors"],
+            waiting=self.waiting,
         )

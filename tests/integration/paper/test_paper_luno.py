@@ -12,9 +12,8 @@ from typing import Any
 import pytest
 
 from marketstreams import Backoff, Updater
-from marketstreams.simulation import Strategy
+from marketstreams.simulation import PaperMarket, PaperTrading, Strategy
 from marketstreams.simulation.crypto import CryptoOrder
-from marketstreams.simulation.paper import PaperMarket, PaperTrading
 from marketstreams.venues import luno
 from mock_servers.luno import LunoMockServer
 
