@@ -147,21 +147,16 @@ class PaperTrading:
             items.extend(_strategy_list(s))
         self.strategies = items
         self._hook = _SimulationHook(items, None, commission, matching, fees)
-        self.betfair_waiting = 0
         self.__qualname__ = "paper"
 
     def __call__(self, book: Any, trades: Any) -> None:
-        if not book.is_valid and book.venue == "betfair":
-            self.betfair_waiting += 1
-            return
         self._hook(book, trades)
 
     @property
     def waiting(self) -> int:
-        """Updates of an invalid book that were not matched (Betfair: every invalid update;
-        crypto: those of a market with orders)."""
-        crypto = self._hook.crypto
-        return self.betfair_waiting + (crypto.waiting if crypto else 0)
+        """Updates of an invalid book that were not matched (none of them reached a
+        strategy)."""
+        return self._hook.invalid
 
     @property
     def paper_orders(self) -> int:

@@ -79,6 +79,7 @@ class _SimulationHook:
         self.strategies = strategies
         self.fees = fees
         self.crypto: CryptoPaper | None = None  # made at the first crypto book
+        self.invalid = 0  # invalid books seen (not matched)
         self.window = window
         self.commission = commission
         self.matching = matching
@@ -139,6 +140,13 @@ class _SimulationHook:
                 market.opens = start - secs * 1000.0
 
     def __call__(self, book: Any, trades: Any) -> None:
+        if not book.is_valid:
+            # a recorded or live feed resynchronising: nothing is matched against that book,
+            # no strategy sees it; orders wait for the next valid book
+            self.invalid += 1
+            if book.venue != "betfair":
+                self._crypto_invalid(book, trades)
+            return
         market = self.markets.get(book.market)
         if market is None:
             market = self._new_market(book)
@@ -180,6 +188,11 @@ class _SimulationHook:
                     self._fail(strategy, "on_market_book", book.market_id)
         if sim.orders:
             sim.commit(book)
+
+    def _crypto_invalid(self, book: Any, trades: Any) -> None:
+        market = self.markets.get(book.market)
+        if market is not None and market.crypto:
+            self.crypto(book, trades)  # type: ignore[misc]  # counts what waited
 
     def _order_updates(self, market: _Market, book: Any) -> None:
         seen: set[int] = set()
