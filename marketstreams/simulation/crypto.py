@@ -177,12 +177,22 @@ def _out(value: Any) -> Any:
 class Position:
     """A strategy's position in one market: signed ``quantity`` (base currency or contracts),
     ``average_entry`` of the open quantity, ``realised`` price profit of closed quantity and
-    ``fees`` paid, all in the quote currency (linear: quantity x price)."""
+    ``fees`` paid, all in the quote currency: linear (quantity x price) by default; with
+    ``inverse`` (BitMEX's XBTUSD: one contract is one USD) fees are on the contracts' USD value
+    and profit is the XBT profit valued in USD at the closing price, ``size x (exit/entry - 1)``.
+    Quanto contracts (ETHUSD) are taken as linear."""
 
     quantity: Any = 0
     average_entry: Any = None
     realised: Any = 0
     fees: Any = 0
+    inverse: bool = False  # BitMEX XBTUSD-style: a contract is 1 USD, profit in USD
+
+    def _gain(self, entry: Any, exit_price: Any, size: Any) -> Any:
+        """Profit of ``size`` bought at ``entry`` and sold at ``exit_price``."""
+        if self.inverse:  # in XBT: size x (1/entry - 1/exit); in USD at the exit price:
+            return size * (exit_price / entry - 1)
+        return (exit_price - entry) * size
 
     def apply(self, side: str, price: Any, size: Any, fee: Any) -> None:
         """Book one fill."""
@@ -192,12 +202,15 @@ class Position:
         if q == 0 or (q > 0) == (signed > 0):
             total = abs(q) + size
             entry = self.average_entry if self.average_entry is not None else price
-            self.average_entry = (entry * abs(q) + price * size) / total
+            if self.inverse:  # the entry that keeps the XBT value: a harmonic mean
+                self.average_entry = total / (abs(q) / entry + size / price)
+            else:
+                self.average_entry = (entry * abs(q) + price * size) / total
             self.quantity = q + signed
             return
         closed = min(size, abs(q))
-        direction = 1 if q > 0 else -1
-        self.realised += (price - self.average_entry) * closed * direction
+        gain = self._gain(self.average_entry, price, closed)
+        self.realised += gain if q > 0 else -gain
         self.quantity = q + signed
         if self.quantity == 0:
             self.average_entry = None
@@ -208,7 +221,8 @@ class Position:
         """Profit of the open quantity at ``mark`` (e.g. the mid price); zero when flat."""
         if self.quantity == 0 or mark is None or self.average_entry is None:
             return self.quantity * 0
-        return (mark - self.average_entry) * self.quantity
+        gain = self._gain(self.average_entry, mark, abs(self.quantity))
+        return gain if self.quantity > 0 else -gain
 
     def net(self, mark: Any) -> Any:
         """Realised plus unrealised, less fees."""
@@ -278,12 +292,16 @@ class CryptoMatcher:
         fees: Fees | None = None,
         *,
         exact: bool | None = None,
+        inverse: bool | None = None,
         ids: Iterable[int] | None = None,
     ) -> None:
         self.venue = venue
         self.market = market
         self.fees = fees if fees is not None else DEFAULT_FEES.get(venue, Fees())
         self.exact = venue == "luno" if exact is None else exact
+        if inverse is None:  # BitMEX's XBT-settled USD contracts (XBTUSD, XBTUSDT is linear)
+            inverse = venue == "bitmex" and market.startswith("XBT") and market.endswith("USD")
+        self.inverse = inverse
         self._num: Any = (lambda x: Decimal(str(x))) if self.exact else float
         self.zero: Any = self._num(0)
         self._maker = self._num(self.fees.maker)
@@ -386,7 +404,9 @@ class CryptoMatcher:
     def position(self, strategy: str) -> Position:
         pos = self.positions.get(strategy)
         if pos is None:
-            pos = self.positions[strategy] = Position(self.zero, None, self.zero, self.zero)
+            pos = self.positions[strategy] = Position(
+                self.zero, None, self.zero, self.zero, self.inverse
+            )
         return pos
 
     def mark(self, book: Any) -> Any:
@@ -562,7 +582,7 @@ class CryptoMatcher:
 
     def _fill(self, order: CryptoOrder, price: Any, size: Any, liquidity: str, at: Any) -> None:
         rate = self._maker if liquidity == "maker" else self._taker
-        fee = price * size * rate
+        fee = (size if self.inverse else price * size) * rate
         filled = order.filled + size
         paid = (order.average_price or self.zero) * order.filled + price * size
         order.average_price = paid / filled

@@ -59,7 +59,7 @@ def set_level(book: OrderBook, side: Any, price: float, size: float) -> None:
 
 def test_marketable_limit_crosses_levels_as_taker_and_rests_the_rest() -> None:
     book = level_book({99.0: 5}, {100.0: 2, 101.0: 3, 103.0: 10})
-    m = CryptoMatcher("bitmex", "XBTUSD", Fees(maker=0.0, taker=0.001))
+    m = CryptoMatcher("bitmex", "XBTUSDT", Fees(maker=0.0, taker=0.001))
     o = m.place("s", book, "buy", 7, 101.0)
     assert o.filled == 5 and o.average_price == pytest.approx((2 * 100 + 3 * 101) / 5)
     assert [f.liquidity for f in o.fills] == ["taker", "taker"]
@@ -70,7 +70,7 @@ def test_marketable_limit_crosses_levels_as_taker_and_rests_the_rest() -> None:
 
 def test_market_order_walks_the_book_and_cancels_what_is_left() -> None:
     book = level_book({99.0: 1, 98.0: 1}, {100.0: 1})
-    m = CryptoMatcher("bitmex", "XBTUSD")
+    m = CryptoMatcher("bitmex", "XBTUSDT")
     o = m.place("s", book, "sell", 5, order_type="market")
     assert o.filled == 2 and o.average_price == 98.5
     assert o.status == "cancelled" and o not in m.open
@@ -93,14 +93,14 @@ def test_bad_orders_are_rejected_with_a_reason(
     book = level_book({99.0: 1}, {101.0: 1})
     if not valid:
         book.invalidate("gap")
-    m = CryptoMatcher("bitmex", "XBTUSD")
+    m = CryptoMatcher("bitmex", "XBTUSDT")
     o = m.place("s", book, side, size, price, kind)
     assert o.status == "rejected" and why in (o.reason or "")
     assert m.open == [] and o in m.orders
 
 
 def test_market_order_on_an_empty_side_is_rejected() -> None:
-    m = CryptoMatcher("bitmex", "XBTUSD")
+    m = CryptoMatcher("bitmex", "XBTUSDT")
     o = m.place("s", level_book({99.0: 1}, {}), "buy", 1, order_type="market")
     assert o.status == "rejected" and "no liquidity" in (o.reason or "")
 
@@ -241,7 +241,7 @@ QUEUE_TABLE: list[tuple[str, str, list[tuple[str, float, float, float]]]] = [
 @pytest.mark.parametrize("rows", [r[2] for r in QUEUE_TABLE], ids=[r[0] for r in QUEUE_TABLE])
 def test_bitmex_queue_rule(rows: list[tuple[str, float, float, float]]) -> None:
     book = level_book({100.0: 10.0, 99.0: 50.0}, {101.0: 10.0})
-    m = CryptoMatcher("bitmex", "XBTUSD", Fees(0, 0))
+    m = CryptoMatcher("bitmex", "XBTUSDT", Fees(0, 0))
     o = m.place("s", book, "buy", 5, 100.0)
     assert o.queue_ahead == 10
     for event, value, ahead, filled in rows:
@@ -259,7 +259,7 @@ def test_bitmex_queue_rule(rows: list[tuple[str, float, float, float]]) -> None:
 def test_bitmex_proportional_cut_with_a_partial_queue() -> None:
     # ahead 6 of 10 (4 joined behind after us), 5 cancelled: 6 x 5/10 = 3 comes off
     book = level_book({100.0: 6.0}, {101.0: 1.0})
-    m = CryptoMatcher("bitmex", "XBTUSD")
+    m = CryptoMatcher("bitmex", "XBTUSDT")
     o = m.place("s", book, "buy", 1, 100.0)
     set_level(book, "bid", 100.0, 10.0)
     m.update(book, [])
@@ -289,7 +289,7 @@ def test_position(fills: list[tuple[str, int, int]], qty: int, entry: Any, reali
 
 def test_profit_of_a_round_trip_with_fees() -> None:
     book = level_book({99.0: 10}, {100.0: 10})
-    m = CryptoMatcher("bitmex", "XBTUSD", Fees(maker=-0.0001, taker=0.001))
+    m = CryptoMatcher("bitmex", "XBTUSDT", Fees(maker=-0.0001, taker=0.001))
     m.place("s", book, "buy", 2, 100.0)  # taker at 100: fee 0.2
     sell = m.place("s", book, "sell", 2, 105.0)  # rests at 105 (ahead 0)
     m.update(book, [bitmex_trade("buy", 106.0, 5)])  # through our ask: filled as maker
@@ -300,3 +300,21 @@ def test_profit_of_a_round_trip_with_fees() -> None:
     assert pos.net(None) == pytest.approx(10.0 - 0.179)
     m.place("s", book, "buy", 1, 100.0)
     assert pos.unrealised(m.mark(book)) == pytest.approx(-0.5)
+
+
+def test_inverse_contracts_fees_and_profit_in_usd() -> None:
+    book = OrderBook("bitmex", "XBTUSD")
+    book.bids.update({49_999.5: 1000.0})
+    book.asks.update({50_000.0: 1000.0})
+    book.mark_valid()
+    m = CryptoMatcher("bitmex", "XBTUSD", Fees(maker=0.0, taker=0.001))
+    assert m.inverse
+    m.place("s", book, "buy", 1000, 50_000.0)  # 1000 USD of contracts: fee 1 USD
+    book.bids.clear()
+    book.bids.update({55_000.0: 1000.0})
+    m.place("s", book, "sell", 1000, 55_000.0)
+    pos = m.position("s")
+    assert pos.fees == pytest.approx(2.0)
+    # 1000 x (1/50000 - 1/55000) XBT, worth 100 USD at 55000
+    assert pos.realised == pytest.approx(100.0) and pos.quantity == 0
+    assert not CryptoMatcher("bitmex", "ETHUSD").inverse
