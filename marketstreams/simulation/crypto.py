@@ -10,7 +10,8 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from itertools import count
+from itertools import compress, count
+from operator import itemgetter
 from typing import Any
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
 
 logger = logging.getLogger("marketstreams.simulation.crypto")
 
+_PRICE = itemgetter(1)  # of a Luno resting order [side, price, volume]
 BUY, SELL = "buy", "sell"
 LIMIT, MARKET = "limit", "market"
 # statuses
@@ -72,9 +74,9 @@ class CryptoOrder:
     :class:`CryptoMatcher`)."""
 
     __slots__ = (
-        "_ahead_ids",
         "_credit",
         "_level",
+        "_mark",
         "_pending_cut",
         "_pending_cut_reduction",
         "average_price",
@@ -127,7 +129,9 @@ class CryptoOrder:
         self.queue_ahead: Any = zero
         self.notes: dict[str, Any] = {}
         self.seq = 0
-        self._ahead_ids: dict[str, None] | None = None  # Luno: the exact orders ahead
+        # Luno: the arrival mark when placed: resting orders that arrived up to it are ahead
+        # of this order at its price, later ones behind (see CryptoMatcher._arrivals)
+        self._mark: int | None = None
         self._level: Any = zero  # level-size queue: the level's size when last seen
         self._credit: Any = zero  # traded at our price, not yet seen as a level decrease
         self._pending_cut: Any = zero  # level decrease not (yet) explained by a trade
@@ -312,6 +316,12 @@ class CryptoMatcher:
         self._ids = iter(ids) if ids is not None else count(1)
         self._seq = count(1)
         self.skipped_trades = 0  # trades that arrived with an invalid book
+        # Luno: ids seen in book.orders, and the arrival number of those first seen after the
+        # first look (the ids resting then count as arrival 0: before every paper order)
+        self._known: set[str] = set()
+        self._arrival: dict[str, int] = {}
+        self._arrivals = 0
+        self._resting: Any = None
         self.last_price: Any = None
 
     # -- the strategy's calls ----------------------------------------------------------------
@@ -409,6 +419,64 @@ class CryptoMatcher:
             )
         return pos
 
+    def queue(self, order: CryptoOrder, book: Any) -> Any:
+        """The volume ahead of ``order`` now (``order.queue_ahead`` brought up to date: a Luno
+        order's queue is read from the book only when asked, not on every update)."""
+        if order.status == OPEN and order._mark is not None and book.is_valid:
+            self._follow(order, book)
+        return order.queue_ahead
+
+    def ahead(self, order: CryptoOrder, book: Any) -> list[tuple[str, Any]]:
+        """Luno: the orders ahead of ``order`` now, ``(id, volume)`` in time priority (empty
+        for a level-queue order)."""
+        mark = order._mark
+        resting = getattr(book, "orders", None)
+        if mark is None or not isinstance(resting, Mapping):
+            return []
+        self._sync(resting)
+        side = "bid" if order.side == BUY else "ask"
+        price = order.price
+        at_price = compress(resting.items(), map(price.__eq__, map(_PRICE, resting.values())))
+        arrival = self._arrival
+        return [(oid, o[2]) for oid, o in at_price if o[0] == side and arrival.get(oid, 0) <= mark]
+
+    def _before(self, maker: str, mark: int) -> bool:
+        """Did resting order ``maker`` arrive before the order marked ``mark`` (ahead of it)?
+        An id never seen arrived after our last look, so after every open order."""
+        n = self._arrival.get(maker)
+        if n is not None:
+            return n <= mark
+        return maker in self._known  # resting at the first look: before every paper order
+
+    def _sync(self, resting: Any) -> None:
+        """Number the resting orders that arrived since the last look (Luno's ``book.orders``
+        keeps arrival order: a create is appended, so new ids are found walking back from the
+        end until a known one). A new snapshot (a new dict) is scanned whole: ids it brings
+        that we never saw arrived during the gap, after every order placed before it."""
+        known = self._known
+        if resting is not self._resting:
+            if self._resting is None:  # the first look: everything resting is "before us"
+                known.update(resting)
+                self._resting = resting
+                return
+            self._resting = resting
+            fresh = [oid for oid in resting if oid not in known]
+        else:
+            fresh = []
+            for oid in reversed(resting):
+                if oid in known:
+                    break
+                fresh.append(oid)
+            fresh.reverse()
+        if fresh:
+            arrival = self._arrival
+            n = self._arrivals
+            for oid in fresh:
+                n += 1
+                arrival[oid] = n
+            self._arrivals = n
+            known.update(fresh)
+
     def mark(self, book: Any) -> Any:
         """The mid price (or the last trade's price when a side is empty)."""
         bid, ask = book.best_bid(), book.best_ask()
@@ -436,8 +504,10 @@ class CryptoMatcher:
                 self._trade(trade, price, num(trade.base), changes, book)
         if self.open:
             for order in self.open:
-                self._follow(order, book)
-            self.open = [o for o in self.open if o.status == OPEN]
+                if order._mark is None:  # Luno's exact queues need no following
+                    self._follow(order, book)
+            if changes.orders:
+                self.open = [o for o in self.open if o.status == OPEN]
         return changes.orders
 
     # -- internals -----------------------------------------------------------------------------
@@ -461,8 +531,9 @@ class CryptoMatcher:
     def _take(self, order: CryptoOrder, opposite: Any, book: Any) -> None:
         """Cross the opposite side at placement as a taker."""
         limit = order.price if order.order_type == LIMIT else None
-        keys = opposite.keys() if order.side == BUY else reversed(opposite.keys())
-        for level_price in list(keys):
+        # lazily from the best: the book is not changed while we walk it
+        keys = iter(opposite) if order.side == BUY else reversed(opposite)
+        for level_price in keys:
             if order.filled >= order.size:
                 break
             if limit is not None and (
@@ -479,12 +550,8 @@ class CryptoMatcher:
         level = self.zero if level is None else num_of(level, self._num)
         resting = getattr(book, "orders", None)
         if isinstance(resting, Mapping):
-            book_side = "bid" if order.side == BUY else "ask"
-            order._ahead_ids = {
-                oid: None
-                for oid, (s, p, _v) in resting.items()
-                if s == book_side and p == order.price
-            }
+            self._sync(resting)
+            order._mark = self._arrivals
         order._level = level
         order.queue_ahead = level
 
@@ -504,8 +571,8 @@ class CryptoMatcher:
                 break
             ours = order.price
             if price == ours:
-                if order._ahead_ids is not None:
-                    if maker in order._ahead_ids:
+                if order._mark is not None:
+                    if maker is not None and self._before(maker, order._mark):
                         continue
                     eligible = base
                 else:
@@ -544,21 +611,8 @@ class CryptoMatcher:
         side = book.bids if order.side == BUY else book.asks
         level = side.get(order.price)
         level = self.zero if level is None else num_of(level, self._num)
-        ids = order._ahead_ids
-        if ids is not None:
-            resting = book.orders
-            book_side = "bid" if order.side == BUY else "ask"
-            ahead = self.zero
-            gone = []
-            for oid in ids:
-                entry = resting.get(oid)
-                if entry is None or entry[0] != book_side or entry[1] != order.price:
-                    gone.append(oid)
-                else:
-                    ahead += entry[2]
-            for oid in gone:
-                del ids[oid]
-            order.queue_ahead = ahead
+        if order._mark is not None:
+            order.queue_ahead = sum((v for _, v in self.ahead(order, book)), self.zero)
             order._level = level
             return
         last = order._level

@@ -112,13 +112,13 @@ def test_luno_order_waits_behind_the_exact_orders_at_its_price() -> None:
     book = luno_book([("A", "bid", "100", "1"), ("B", "bid", "100", "2"), ("X", "ask", "101", "5")])
     m = CryptoMatcher("luno", "XBTZAR", Fees(maker=0, taker=0))
     o = m.place("s", book, "buy", "1.5", "100")
-    assert o.queue_ahead == D(3) and list(o._ahead_ids or ()) == ["A", "B"]
+    assert o.queue_ahead == D(3) and [i for i, _ in m.ahead(o, book)] == ["A", "B"]
     book.orders["C"] = ["bid", D(100), D(4)]  # arrives behind us
     book.add_volume("bid", D(100), D(4))
     assert m.update(book, [luno_trade(book, "A", "1")]) == []
-    assert o.queue_ahead == D(2) and o.filled == 0
+    assert m.queue(o, book) == D(2) and o.filled == 0
     assert m.update(book, [luno_trade(book, "B", "0.5")]) == []
-    assert o.queue_ahead == D("1.5")
+    assert m.queue(o, book) == D("1.5")
 
 
 def test_luno_trade_against_an_order_behind_us_fills_us() -> None:
@@ -143,7 +143,7 @@ def test_luno_deleted_orders_ahead_leave_the_queue() -> None:
     gone = book.orders.pop("A")
     book.add_volume("ask", gone[1], -gone[2])
     m.update(book, [])
-    assert o.queue_ahead == D(1) and list(o._ahead_ids or ()) == ["B"]
+    assert m.queue(o, book) == D(1) and m.ahead(o, book) == [("B", D(1))]
 
 
 def test_luno_a_trade_at_a_worse_price_fills_us_whole() -> None:
@@ -184,7 +184,7 @@ def test_invalid_book_matches_nothing_and_orders_wait() -> None:
     # the next snapshot: A is gone; our queue is re-read, nothing was filled meanwhile
     book.mark_valid()
     m.update(book, [])
-    assert o.queue_ahead == 0 and o._ahead_ids == {}
+    assert m.queue(o, book) == 0 and m.ahead(o, book) == []
 
 
 def test_cancel_and_replace() -> None:
@@ -318,3 +318,29 @@ def test_inverse_contracts_fees_and_profit_in_usd() -> None:
     # 1000 x (1/50000 - 1/55000) XBT, worth 100 USD at 55000
     assert pos.realised == pytest.approx(100.0) and pos.quantity == 0
     assert not CryptoMatcher("bitmex", "ETHUSD").inverse
+
+
+def test_luno_arrival_order_between_two_paper_orders() -> None:
+    book = luno_book([("A", "bid", "100", "1")])
+    m = CryptoMatcher("luno", "XBTZAR")
+    first = m.place("s", book, "buy", "1", "100")
+    book.orders["D"] = ["bid", D(100), D(2)]  # arrives between our two orders
+    book.add_volume("bid", D(100), D(2))
+    second = m.place("s", book, "buy", "1", "100")
+    assert [i for i, _ in m.ahead(second, book)] == ["A", "D"]
+    assert [i for i, _ in m.ahead(first, book)] == ["A"]
+    m.update(book, [luno_trade(book, "A", "1"), luno_trade(book, "D", "0.5")])
+    # D was behind the first paper order, ahead of the second
+    assert (first.filled, second.filled) == (D("0.5"), D(0))
+
+
+def test_luno_a_new_snapshot_puts_orders_it_brings_behind_ours() -> None:
+    book = luno_book([("A", "ask", "100", "1")])
+    m = CryptoMatcher("luno", "XBTZAR")
+    o = m.place("s", book, "sell", "1", "100")
+    # reconnect: a new snapshot (a new dict) where E, unseen, rests before A in the list
+    book.orders = {"E": ["ask", D(100), D(1)], "A": ["ask", D(100), D(1)]}
+    book.asks[D(100)] = D(2)
+    assert [i for i, _ in m.ahead(o, book)] == ["A"]
+    m.update(book, [luno_trade(book, "E", "1")])  # E arrived after us: its trade was ours
+    assert o.filled == D(1)

@@ -62,6 +62,14 @@ async def server() -> AsyncIterator[LunoMockServer]:
         yield srv
 
 
+def paper_ahead(paper: PaperTrading, order: CryptoOrder) -> list[tuple[str, Decimal]]:
+    """The orders the paper matcher holds ahead of ``order`` now."""
+    crypto = paper._hook.crypto
+    assert crypto is not None
+    matcher = crypto.matchers[("luno", PAIR)]
+    return matcher.ahead(order, crypto.views[("luno", PAIR)][0].book)
+
+
 def fifo_replay(
     server: LunoMockServer,
     orders: list[tuple[CryptoOrder, int, list[str]]],
@@ -123,7 +131,7 @@ async def test_luno_paper_fills_equal_a_fifo_replay_of_the_true_queue(
         for order, seq in placed:
             side = "bid" if order.side == "buy" else "ask"
             queue = [oid for oid, _ in server.true_queue(PAIR, side, order.price)]
-            assert list(order._ahead_ids or ()) == queue and queue, order
+            assert [i for i, _ in paper_ahead(paper, order)] == queue and queue, order
             assert order.queue_ahead == sum(
                 v for _, v in server.true_queue(PAIR, side, order.price)
             )
