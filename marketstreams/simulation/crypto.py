@@ -505,7 +505,11 @@ class CryptoMatcher:
         if self.open:
             for order in self.open:
                 if order._mark is None:  # Luno's exact queues need no following
-                    self._follow(order, book)
+                    side = book.bids if order.side == BUY else book.asks
+                    size = side.get(order.price)
+                    # the level as it was and no pending cut: nothing to follow
+                    if size != order._level or order._pending_cut or order._credit:
+                        self._follow(order, book)
             if changes.orders:
                 self.open = [o for o in self.open if o.status == OPEN]
         return changes.orders

@@ -87,7 +87,8 @@ class CryptoPaper:
         elif n & (n - 1) == 0:
             logger.error("paper strategies have raised %d times (first logged above)", n)
 
-    def __call__(self, book: Any, trades: Any) -> None:
+    def market(self, book: Any) -> _CryptoMarket:
+        """The handler of ``book``'s market (made on first use)."""
         key = (book.venue, book.market)
         matcher = self.matchers.get(key)
         if matcher is None:
@@ -95,27 +96,10 @@ class CryptoPaper:
                 book.venue, book.market, self.fees.get(book.venue), ids=self._seq
             )
             self.views[key] = [PaperMarket(matcher, s.name, book) for s in self.strategies]
-        views = self.views[key]
-        if not book.is_valid:
-            if matcher.orders:
-                self.waiting += 1
-            matcher.update(book, trades)
-            return
-        changed = matcher.update(book, trades) if (matcher.open or trades) else ()
-        for order in changed:
-            for strategy, view in zip(self.strategies, views, strict=True):
-                if order.strategy == strategy.name:
-                    view.book = book
-                    try:
-                        strategy.on_order_update(view, order)  # type: ignore[arg-type]
-                    except Exception:
-                        self._fail(strategy, "on_order_update", book.market)
-        for strategy, view in zip(self.strategies, views, strict=True):
-            view.book = book
-            try:
-                strategy.on_market_book(view, book)  # type: ignore[arg-type]
-            except Exception:
-                self._fail(strategy, "on_market_book", book.market)
+        return _CryptoMarket(self, matcher, self.views[key])
+
+    def __call__(self, book: Any, trades: Any) -> None:
+        self.market(book)(book, trades)
 
     def orders(self) -> list[CryptoOrder]:
         """Every crypto order, in placement order."""
@@ -151,3 +135,44 @@ class _Counter:
     def __next__(self) -> int:
         self.n += 1
         return self.n
+
+
+class _CryptoMarket:
+    """One crypto market of a :class:`CryptoPaper`: its matcher, the strategies' views, and the
+    per-update call (the simulation hook calls it directly: one call per update)."""
+
+    __slots__ = ("calls", "matcher", "owner", "views")
+
+    def __init__(self, owner: CryptoPaper, matcher: CryptoMatcher, views: list[PaperMarket]):
+        self.owner = owner
+        self.matcher = matcher
+        self.views = views
+        self.calls: list[tuple[Strategy, PaperMarket, Any]] = [
+            (s, v, s.on_market_book) for s, v in zip(owner.strategies, views, strict=True)
+        ]
+
+    def __call__(self, book: Any, trades: Any) -> None:
+        matcher = self.matcher
+        if not book.is_valid:
+            if matcher.orders:
+                self.owner.waiting += 1
+            matcher.update(book, trades)
+            return
+        if matcher.open or trades:
+            for order in matcher.update(book, trades):
+                self._order_update(book, order)
+        for strategy, view, call in self.calls:
+            view.book = book
+            try:
+                call(view, book)
+            except Exception:
+                self.owner._fail(strategy, "on_market_book", book.market)
+
+    def _order_update(self, book: Any, order: CryptoOrder) -> None:
+        for strategy, view, _ in self.calls:
+            if order.strategy == strategy.name:
+                view.book = book
+                try:
+                    strategy.on_order_update(view, order)  # type: ignore[arg-type]
+                except Exception:
+                    self.owner._fail(strategy, "on_order_update", book.market)

@@ -125,7 +125,7 @@ def _table(title: str, columns: list[str], rows: Iterable[Mapping[str, Any]]) ->
     return f"<h2>{escape(title)}</h2><table><tr>{head}</tr>{body}</table>"
 
 
-class PaperTrading:
+class PaperTrading(_SimulationHook):
     """A hook that runs strategies on live books: ``Updater(feeds, hooks=[PaperTrading(
     MyStrategy())])``. It is :func:`simulate`'s own hook: Betfair books are matched as
     ``simulate`` matches them (``commission`` and ``matching`` as there), Luno and BitMEX books
@@ -145,24 +145,21 @@ class PaperTrading:
         items: list[Strategy] = []
         for s in strategies:
             items.extend(_strategy_list(s))
-        self.strategies = items
-        self._hook = _SimulationHook(items, None, commission, matching, fees)
+        # simulate's own hook, called directly by the Updater (no wrapper call per update)
+        super().__init__(items, None, commission, matching, fees)
         self.__qualname__ = "paper"
-
-    def __call__(self, book: Any, trades: Any) -> None:
-        self._hook(book, trades)
 
     @property
     def waiting(self) -> int:
         """Updates of an invalid book that were not matched (none of them reached a
         strategy)."""
-        return self._hook.invalid
+        return self.invalid
 
     @property
     def paper_orders(self) -> int:
         """Orders placed so far, every venue."""
-        crypto = self._hook.crypto
-        return sum(len(m.sim.orders) for m in self._hook.markets.values()) + (
+        crypto = self.crypto
+        return sum(len(m.sim.orders) for m in self.markets.values()) + (
             sum(len(m.orders) for m in crypto.matchers.values()) if crypto else 0
         )
 
@@ -170,17 +167,17 @@ class PaperTrading:
         """Running net profit per strategy: settled Betfair markets plus crypto positions at
         the last mid (quote currency), for displays."""
         out = {s.name: 0.0 for s in self.strategies}
-        for m in self._hook.results:
+        for m in self.results:
             out[m.strategy] = out.get(m.strategy, 0.0) + m.net_profit
-        crypto = self._hook.crypto
+        crypto = self.crypto
         for row in crypto.positions() if crypto else ():
             out[row["strategy"]] = out.get(row["strategy"], 0.0) + float(row["net"])
         return out
 
-    def result(self) -> PaperResult:
+    def result(self) -> PaperResult:  # type: ignore[override]  # the session's, not a file's
         """The session's result: call it once the feeds have stopped (Betfair markets not yet
         closed are finished there: their orders stay unsettled)."""
-        payload = self._hook.result()
+        payload = super().result()
         betfair = SimulationResult(
             orders=payload["orders"],
             markets=payload["markets"],

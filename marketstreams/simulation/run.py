@@ -59,7 +59,7 @@ class _Market:
         self.views = views
         self.calls = calls  # (strategy, view, strategy.on_market_book)
         self.closed = False
-        self.crypto = False  # a Luno / BitMEX book: matched by the crypto core instead
+        self.crypto: Any = None  # a Luno / BitMEX market's handler (cryptomarket.py)
         self.definition: Any = _UNREAD  # the definition `opens` was read from
         self.opens: float | None = None  # publish time (ms) the seconds_to_start window opens
         self.inplay_ok = self.preplay_ok = True  # the window lets in-play / pre-play books in
@@ -115,11 +115,12 @@ class _SimulationHook:
         market = self.markets[book.market] = _Market(sim, views, calls)
         if getattr(book, "venue", None) != "betfair":
             # a Luno / BitMEX recording: its books go to the crypto core (cryptomarket.py)
-            market.closed = market.crypto = True
+            market.closed = True
             if self.crypto is None:
                 from .cryptomarket import CryptoPaper
 
                 self.crypto = CryptoPaper(self.strategies, self.fees)
+            market.crypto = self.crypto.market(book)
         return market
 
     def _read_window(self, market: _Market, md: dict[str, Any] | None) -> None:
@@ -151,8 +152,9 @@ class _SimulationHook:
         if market is None:
             market = self._new_market(book)
         if market.closed:
-            if market.crypto:
-                self.crypto(book, trades)  # type: ignore[misc]
+            crypto = market.crypto
+            if crypto is not None:
+                crypto(book, trades)
             return
         sim = market.sim
         # a market without orders needs nothing of the simulator until it closes
@@ -191,8 +193,8 @@ class _SimulationHook:
 
     def _crypto_invalid(self, book: Any, trades: Any) -> None:
         market = self.markets.get(book.market)
-        if market is not None and market.crypto:
-            self.crypto(book, trades)  # type: ignore[misc]  # counts what waited
+        if market is not None and market.crypto is not None:
+            market.crypto(book, trades)  # counts what waited
 
     def _order_updates(self, market: _Market, book: Any) -> None:
         seen: set[int] = set()

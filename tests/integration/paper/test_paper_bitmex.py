@@ -45,9 +45,7 @@ async def test_bitmex_recording_replayed_twice_gives_the_live_fills(tmp_path: Pa
         task = asyncio.create_task(Updater(feed, hooks=[paper, waiter]).run())
 
         def filled() -> int:
-            return (
-                sum(len(o.fills) for o in paper._hook.crypto.orders()) if paper._hook.crypto else 0
-            )
+            return sum(len(o.fills) for o in paper.crypto.orders()) if paper.crypto else 0
 
         try:
             await waiter.until(lambda: filled() >= 5)

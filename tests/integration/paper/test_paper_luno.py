@@ -64,7 +64,7 @@ async def server() -> AsyncIterator[LunoMockServer]:
 
 def paper_ahead(paper: PaperTrading, order: CryptoOrder) -> list[tuple[str, Decimal]]:
     """The orders the paper matcher holds ahead of ``order`` now."""
-    crypto = paper._hook.crypto
+    crypto = paper.crypto
     assert crypto is not None
     matcher = crypto.matchers[("luno", PAIR)]
     return matcher.ahead(order, crypto.views[("luno", PAIR)][0].book)
