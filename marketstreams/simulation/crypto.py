@@ -502,16 +502,16 @@ class CryptoMatcher:
             self.last_price = price
             if self.open:
                 self._trade(trade, price, num(trade.base), changes, book)
-        if self.open:
+        if self.open and self.open[0]._mark is None:  # Luno's exact queues need no following
             for order in self.open:
-                if order._mark is None:  # Luno's exact queues need no following
+                if order._mark is None:
                     side = book.bids if order.side == BUY else book.asks
                     size = side.get(order.price)
                     # the level as it was and no pending cut: nothing to follow
                     if size != order._level or order._pending_cut or order._credit:
                         self._follow(order, book)
-            if changes.orders:
-                self.open = [o for o in self.open if o.status == OPEN]
+        if changes.orders:
+            self.open = [o for o in self.open if o.status == OPEN]
         return changes.orders
 
     # -- internals -----------------------------------------------------------------------------
