@@ -7,6 +7,7 @@ and in docs/paper-trading.md.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -342,8 +343,10 @@ class CryptoMatcher:
         order_type = str(order_type).lower()
         reason = None
         try:
-            size = self._num(size)
-            price = self._num(price) if price is not None else None
+            size = num_of(size, self._num)
+            price = num_of(price, self._num) if price is not None else None
+            if not _finite(size) or (price is not None and not _finite(price)):
+                raise ValueError
         except (ArithmeticError, ValueError, TypeError):
             reason = f"bad number (price {price!r}, size {size!r})"
         order = CryptoOrder(
@@ -650,6 +653,10 @@ class CryptoMatcher:
         self.position(order.strategy).apply(order.side, price, size, fee)
         if order.filled >= order.size:
             order.status = FILLED
+
+
+def _finite(value: Any) -> bool:
+    return bool(value.is_finite()) if type(value) is Decimal else math.isfinite(value)
 
 
 def num_of(value: Any, num: Any) -> Any:

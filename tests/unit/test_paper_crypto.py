@@ -85,6 +85,8 @@ def test_market_order_walks_the_book_and_cancels_what_is_left() -> None:
         ("buy", 1, -1.0, "limit", True, "positive price"),
         ("buy", 1, None, "stop", True, "order_type"),
         ("buy", "x", 100.0, "limit", True, "bad number"),
+        ("buy", 1, float("nan"), "limit", True, "bad number"),
+        ("buy", float("inf"), 100.0, "limit", True, "bad number"),
     ],
 )
 def test_bad_orders_are_rejected_with_a_reason(
@@ -344,3 +346,9 @@ def test_luno_a_new_snapshot_puts_orders_it_brings_behind_ours() -> None:
     assert [i for i, _ in m.ahead(o, book)] == ["A"]
     m.update(book, [luno_trade(book, "E", "1")])  # E arrived after us: its trade was ours
     assert o.filled == D(1)
+
+
+def test_luno_nan_decimal_is_rejected_not_raised() -> None:
+    m = CryptoMatcher("luno", "XBTZAR")
+    o = m.place("s", luno_book([("A", "bid", "100", "1")]), "buy", D("NaN"), "100")
+    assert o.status == "rejected" and "bad number" in (o.reason or "")
