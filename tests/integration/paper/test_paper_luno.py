@@ -7,15 +7,19 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from marketstreams import Backoff, Updater
-from marketstreams.simulation import PaperMarket, PaperTrading, Strategy
+from marketstreams.recording import Recorder
+from marketstreams.simulation import PaperMarket, PaperTrading, Strategy, simulate
 from marketstreams.simulation.crypto import CryptoOrder
 from marketstreams.venues import luno
 from mock_servers.luno import LunoMockServer
+from tests.integration.paper.strategies import Quote
+from tests.integration.recording.conftest import Waiter
 
 PAIR = "XBTZAR"
 GUARD = 30.0  # a hang guard only: every wait ends on an event
@@ -176,3 +180,42 @@ async def test_luno_paper_fills_equal_a_fifo_replay_of_the_true_queue(
     result = paper.result()
     assert [o.order_id for o in result.crypto_orders] == [o.order_id for o, _, _ in truth]
     assert result.waiting >= 1  # the invalid book was seen and not matched
+
+
+async def test_luno_recording_simulated_gives_the_live_fills(tmp_path: Path) -> None:
+    folder = tmp_path / "rec"
+    paper = PaperTrading(Quote(size=Decimal("0.2"), max_orders=60))
+    async with LunoMockServer(
+        pairs=(PAIR,), seed=5, orders=500, rate=400.0, keepalive_interval=0.2, ping_interval=None
+    ) as server:
+        recorder = Recorder(folder, flush_interval=0.05)
+        feed = luno.Feed(
+            PAIR, url=server.url, backoff=Backoff(initial=0.01, maximum=0.05), record=recorder
+        )
+        waiter = Waiter()
+        task = asyncio.create_task(Updater(feed, hooks=[paper, waiter]).run())
+
+        def fills() -> int:
+            crypto = paper.crypto
+            return sum(len(o.fills) for o in crypto.orders()) if crypto else 0
+
+        try:
+            await waiter.until(lambda: fills() >= 5)
+            await server.drop(PAIR)
+            await waiter.until(lambda: feed.stats.reconnects >= 1 and feed.book.is_valid)
+            target = fills() + 5
+            await waiter.until(lambda: fills() >= target)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await recorder.aclose()
+    live = paper.result()
+    assert live.waiting >= 1
+    replayed = simulate(folder, [Quote(size=Decimal("0.2"), max_orders=60)])
+    assert replayed.errors == [] and replayed.strategy_errors == 0
+
+    def rows(orders: list[CryptoOrder]) -> list[tuple[object, ...]]:
+        return [(o.order_id, o.side, o.price, o.size, o.status, o.fills) for o in orders]
+
+    assert rows(replayed.crypto_orders) == rows(live.crypto_orders)
+    assert replayed.positions == live.positions
