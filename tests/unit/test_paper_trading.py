@@ -54,7 +54,7 @@ def test_hook_matches_valid_books_only_and_reports(tmp_path: Path) -> None:
     assert strategy.updates == ["P1:2.0"] and strategy.books == 2
     assert paper.profit()["BuyOnce"] == 2 * (100.5 - 100.0)
     result = paper.result()
-    assert [o.order_id for o in result.orders] == ["P1"]
+    assert [o.order_id for o in result.crypto_orders] == ["P1"] and len(result.orders) == 1
     assert result.strategy_errors == 2  # Raises, once per valid book
     summary = result.summary()
     assert summary["orders"] == 1 and summary["crypto"]["BuyOnce"]["filled"] == 2.0
