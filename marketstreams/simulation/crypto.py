@@ -244,6 +244,9 @@ class Position:
         }
 
 
+_NO_CHANGES: list[CryptoOrder] = []  # returned, never changed
+
+
 @dataclass(slots=True)
 class _Changes:
     orders: list[CryptoOrder] = field(default_factory=list)
@@ -498,6 +501,10 @@ class CryptoMatcher:
             for order in self.open:
                 order._pending_cut = order._pending_cut_reduction = self.zero
             return []
+        if not trades:
+            if self.open and self.open[0]._mark is None:
+                self._follow_levels(book)
+            return _NO_CHANGES
         changes = _Changes()
         num = self._num
         for trade in trades:
@@ -506,16 +513,24 @@ class CryptoMatcher:
             if self.open:
                 self._trade(trade, price, num(trade.base), changes, book)
         if self.open and self.open[0]._mark is None:  # Luno's exact queues need no following
-            for order in self.open:
-                if order._mark is None:
-                    side = book.bids if order.side == BUY else book.asks
-                    size = side.get(order.price)
-                    # the level as it was and no pending cut: nothing to follow
-                    if size != order._level or order._pending_cut or order._credit:
-                        self._follow(order, book)
+            self._follow_levels(book)
         if changes.orders:
             self.open = [o for o in self.open if o.status == OPEN]
         return changes.orders
+
+    @property
+    def follows_levels(self) -> bool:
+        """Open orders whose queue is estimated from level sizes (BitMEX) need every book
+        update; Luno's exact queues only the trades."""
+        return bool(self.open) and self.open[0]._mark is None
+
+    def _follow_levels(self, book: Any) -> None:
+        for order in self.open:
+            side = book.bids if order.side == BUY else book.asks
+            size = side.get(order.price)
+            # the level as it was and no pending cut: nothing to follow
+            if size != order._level or order._pending_cut or order._credit:
+                self._follow(order, book)
 
     # -- internals -----------------------------------------------------------------------------
 
@@ -568,10 +583,9 @@ class CryptoMatcher:
         if hit is None:
             return
         budget = base
-        orders = sorted(
-            (o for o in self.open if o.side == hit and o.status == OPEN),
-            key=lambda o: (-o.price if hit == BUY else o.price, o.seq),
-        )
+        orders = [o for o in self.open if o.side == hit and o.status == OPEN]
+        if len(orders) > 1:  # price-time priority among our own orders
+            orders.sort(key=lambda o: (-o.price if hit == BUY else o.price, o.seq))
         maker = getattr(trade, "maker_order_id", None)
         for order in orders:
             if budget <= 0:

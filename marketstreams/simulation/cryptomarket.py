@@ -158,7 +158,7 @@ class _CryptoMarket:
                 self.owner.waiting += 1
             matcher.update(book, trades)
             return
-        if matcher.open or trades:
+        if trades or matcher.follows_levels:
             for order in matcher.update(book, trades):
                 self._order_update(book, order)
         for strategy, view, call in self.calls:
