@@ -164,6 +164,7 @@ async def run_demo(
             except OSError as exc:
                 out.write(f"demo: cannot serve the viewer on port {port}: {exc.strerror}\n")
                 return 1
+            proxy.hub.overlay = summary.paper.overlay  # paper orders and profit in the viewer
             out.write(f"viewer: {proxy.url}\n")
             out.flush()
             if open_browser:

@@ -116,6 +116,16 @@ class PaperResult:
         path.write_text(html.replace("</body>", tables + "</body>", 1), encoding="utf-8")
 
 
+def _order_view(strategy: str, side: str, price: Any, size: Any, filled: Any) -> dict[str, Any]:
+    return {
+        "strategy": strategy,
+        "side": side,
+        "price": float(price),
+        "size": float(size),
+        "filled": float(filled),
+    }
+
+
 def _table(title: str, columns: list[str], rows: Iterable[Mapping[str, Any]]) -> str:
     head = "".join(f"<th>{escape(c)}</th>" for c in columns)
     body = "".join(
@@ -173,6 +183,42 @@ class PaperTrading(_SimulationHook):
         for row in crypto.positions() if crypto else ():
             out[row["strategy"]] = out.get(row["strategy"], 0.0) + float(row["net"])
         return out
+
+    def overlay(self, venue: str, market: str) -> dict[str, Any] | None:
+        """What a display shows beside one book: the working paper orders (``strategy``,
+        ``side``, ``price``, ``size``, ``filled``, plus ``selection_id`` on Betfair), the latest
+        fills, and each strategy's running net profit. ``Proxy.hub.overlay = paper.overlay``
+        puts it in the proxy's book messages (``"paper"``), which the viewer draws."""
+        orders: list[dict[str, Any]] = []
+        fills: list[dict[str, Any]] = []
+        crypto = self.crypto
+        if venue != "betfair":
+            matcher = crypto.matchers.get((venue, market)) if crypto else None
+            if matcher is None:
+                return None
+            for o in matcher.open:
+                orders.append(_order_view(o.strategy, o.side, o.price, o.size, o.filled))
+            for o in matcher.orders[-20:]:
+                for f in o.fills[-5:]:
+                    fills.append(
+                        {
+                            "strategy": o.strategy,
+                            "side": o.side,
+                            "price": float(f.price),
+                            "size": float(f.size),
+                            "ts": f.at,
+                        }
+                    )
+        else:
+            m = self.markets.get(market)
+            if m is None:
+                return None
+            for so in m.sim.orders:
+                if so.status in ("PENDING", "EXECUTABLE"):
+                    view = _order_view(so.strategy, so.side, so.price, so.size, so.size_matched)
+                    view["selection_id"] = so.selection_id
+                    orders.append(view)
+        return {"orders": orders, "fills": fills[-20:], "profit": self.profit()}
 
     def result(self) -> PaperResult:  # type: ignore[override]  # the session's, not a file's
         """The session's result: call it once the feeds have stopped (Betfair markets not yet
