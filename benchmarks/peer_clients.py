@@ -515,9 +515,9 @@ async def tls_relay(port: int, ca_dir: Path) -> AsyncIterator[tuple[int, Path]]:
 async def run_bitmex(peers: Path, updates: int) -> bool:
     from marketstreams import Updater
     from marketstreams.venues import bitmex
-    from mock_servers.bitmex import MockBitmexServer
+    from mock_servers.bitmex import BitmexMockServer
 
-    async with MockBitmexServer(["XBTUSD"], interval=None, seed=15) as mock:
+    async with BitmexMockServer(["XBTUSD"], interval=None, seed=15) as mock:
         feed = bitmex.Feed(["orderBookL2:XBTUSD", "trade:XBTUSD"], url=mock.url)
         changed = asyncio.Event()
         trades = 0

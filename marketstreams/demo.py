@@ -54,6 +54,7 @@ class _Summary:
         self.books: dict[tuple[str, str], Any] = {}
         self.tty = out.isatty()
         self._lines = 0
+        self.paper: Any = None  # the demo's PaperTrading hook (one paper strategy per venue)
 
     def hook(self, book: Any, trades: list[Trade]) -> None:
         self.delivered[book.venue] += 1
@@ -81,7 +82,8 @@ class _Summary:
         self.out.flush()
 
     def last_line(self) -> str:
-        return "demo: " + " ".join(f"{v}={self.delivered[v]}" for v in self.venues)
+        paper = f" paper_orders={self.paper.paper_orders}" if self.paper is not None else ""
+        return "demo: " + " ".join(f"{v}={self.delivered[v]}" for v in self.venues) + paper
 
 
 def _quote(book: Any) -> str:
@@ -150,7 +152,11 @@ async def run_demo(
         for venue in venues:
             if venue.demo is not None:  # (always: available_venues keeps those with a demo)
                 feeds.extend(await venue.demo(stack))
-        updater = Updater(*feeds, hooks=[summary.hook])
+        from .simulation import PaperTrading
+        from .simulation.demo import demo_strategies
+
+        summary.paper = PaperTrading(demo_strategies([v.name for v in venues]))
+        updater = Updater(*feeds, hooks=[summary.hook, summary.paper])
         proxy = None
         if viewer:
             try:
@@ -158,6 +164,7 @@ async def run_demo(
             except OSError as exc:
                 out.write(f"demo: cannot serve the viewer on port {port}: {exc.strerror}\n")
                 return 1
+            proxy.hub.overlay = summary.paper.overlay  # paper orders and profit in the viewer
             out.write(f"viewer: {proxy.url}\n")
             out.flush()
             if open_browser:

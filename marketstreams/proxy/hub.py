@@ -77,6 +77,7 @@ class BookState:
         "kind",
         "last_update",
         "market",
+        "overlay",
         "received",
         "recent",
         "stale",
@@ -105,6 +106,7 @@ class BookState:
         self.venue_counters = venue_counters
         self._body = b""
         self._body_version = -1
+        self.overlay: Callable[[str, str], dict[str, Any] | None] | None = None
 
     def body(self) -> bytes:
         """The serialised state after ``{"type":..,"conflated":..,`` (cached per change)."""
@@ -112,6 +114,10 @@ class BookState:
             body = serialise_book(self.book, self.depth)
             if body.get("recv") is None:  # books that do not stamp receipt: ours is close
                 body["recv"] = self.received
+            if self.overlay is not None:  # e.g. paper trading's orders and profit
+                extra = self.overlay(self.venue, self.market)
+                if extra:
+                    body["paper"] = extra
             self._body = encode(body)[1:]
             self._body_version = self.version
         return self._body
@@ -392,6 +398,9 @@ class Hub:
         self._next_id = 1
         self._books_message: bytes | None = None
         self._started = time.monotonic()
+        # (venue, market) -> extra state for that book's messages ("paper"), or None: set it to
+        # PaperTrading.overlay to show paper orders and profit in the viewer
+        self.overlay: Callable[[str, str], dict[str, Any] | None] | None = None
         self.add_feeds(feeds)
 
     def add_feeds(self, feeds: Iterable[Feed]) -> None:
@@ -443,6 +452,7 @@ class Hub:
     def _new_book(self, book: Any) -> BookState:
         venue = self._venue(book.venue)
         state = BookState(book, self.depth, venue.counters)
+        state.overlay = self.overlay
         self.books[state.id] = state
         self._by_key[(state.venue, state.market)] = state
         venue.books += 1

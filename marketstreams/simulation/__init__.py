@@ -5,23 +5,36 @@ flumine 3.3 matches them (or with the stricter ``matching="queue"``), settled wi
 :class:`SimulationResult` (orders, settled markets, ``summary()``, ``to_csv()``, ``report()``);
 strategies subclass :class:`Strategy` and place orders through the :class:`SimulatedMarket`
 they are handed. The matching rules are written out in :class:`MarketSimulator`'s docstring;
-docs/simulation.md walks through the whole workflow.
+docs/simulation.md walks through the whole workflow. :class:`PaperTrading` runs the same
+strategies on live feeds, and Luno / BitMEX books are matched by :class:`CryptoMatcher`
+(docs/paper-trading.md).
 """
 
 from __future__ import annotations
 
 from .core import MarketSimulator, settle_profit
+from .crypto import DEFAULT_FEES, CryptoMatcher, CryptoOrder, Fees, Position
+from .cryptomarket import PaperMarket
 from .ladder import PRICES, is_valid_price, ticks_away
 from .order import SimulatedOrder
+from .paper import PaperResult, PaperTrading
 from .result import CSV_COLUMNS, MarketResult, SimulationResult
 from .run import simulate
 from .strategy import SimulatedMarket, Strategy
 
 __all__ = [
     "CSV_COLUMNS",
+    "DEFAULT_FEES",
     "PRICES",
+    "CryptoMatcher",
+    "CryptoOrder",
+    "Fees",
     "MarketResult",
     "MarketSimulator",
+    "PaperMarket",
+    "PaperResult",
+    "PaperTrading",
+    "Position",
     "SimulatedMarket",
     "SimulatedOrder",
     "SimulationResult",

@@ -149,6 +149,8 @@ class SimulationResult:
     lines: int = 0
     seconds: float = 0.0
     strategies: list[str] = field(default_factory=list)
+    crypto_orders: list[Any] = field(default_factory=list)  # CryptoOrder, Luno / BitMEX
+    positions: list[dict[str, Any]] = field(default_factory=list)  # per strategy and market
 
     @property
     def net_profit(self) -> float:

@@ -14,9 +14,9 @@ import dataclasses
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..exceptions import ConfigurationError
 from ..replay import FileResult, ReplayFilter, merge_results, replay
@@ -24,6 +24,10 @@ from .core import MATCHING_MODES, BetIds, MarketSimulator
 from .order import SimulatedOrder
 from .result import MarketResult, SimulationResult
 from .strategy import SimulatedMarket, Strategy
+
+if TYPE_CHECKING:
+    from .crypto import Fees
+    from .cryptomarket import CryptoPaper
 
 __all__ = ["simulate"]
 
@@ -39,6 +43,7 @@ class _Market:
     __slots__ = (
         "calls",
         "closed",
+        "crypto",
         "definition",
         "inplay_ok",
         "opens",
@@ -54,6 +59,7 @@ class _Market:
         self.views = views
         self.calls = calls  # (strategy, view, strategy.on_market_book)
         self.closed = False
+        self.crypto: Any = None  # a Luno / BitMEX market's handler (cryptomarket.py)
         self.definition: Any = _UNREAD  # the definition `opens` was read from
         self.opens: float | None = None  # publish time (ms) the seconds_to_start window opens
         self.inplay_ok = self.preplay_ok = True  # the window lets in-play / pre-play books in
@@ -68,8 +74,12 @@ class _SimulationHook:
         window: ReplayFilter | None,
         commission: float | None,
         matching: str,
+        fees: Mapping[str, Fees] | None = None,
     ) -> None:
         self.strategies = strategies
+        self.fees = fees
+        self.crypto: CryptoPaper | None = None  # made at the first crypto book
+        self.invalid = 0  # invalid books seen (not matched)
         self.window = window
         self.commission = commission
         self.matching = matching
@@ -104,9 +114,13 @@ class _SimulationHook:
         calls = [(s, v, s.on_market_book) for s, v in zip(self.strategies, views, strict=True)]
         market = self.markets[book.market] = _Market(sim, views, calls)
         if getattr(book, "venue", None) != "betfair":
-            # a recording of another venue replayed beside Betfair files: nothing to match
+            # a Luno / BitMEX recording: its books go to the crypto core (cryptomarket.py)
             market.closed = True
-            logger.info("simulate: %s %s is not a Betfair market: skipped", book.venue, book.market)
+            if self.crypto is None:
+                from .cryptomarket import CryptoPaper
+
+                self.crypto = CryptoPaper(self.strategies, self.fees)
+            market.crypto = self.crypto.market(book)
         return market
 
     def _read_window(self, market: _Market, md: dict[str, Any] | None) -> None:
@@ -127,10 +141,20 @@ class _SimulationHook:
                 market.opens = start - secs * 1000.0
 
     def __call__(self, book: Any, trades: Any) -> None:
+        if not book.is_valid:
+            # a recorded or live feed resynchronising: nothing is matched against that book,
+            # no strategy sees it; orders wait for the next valid book
+            self.invalid += 1
+            if book.venue != "betfair":
+                self._crypto_invalid(book, trades)
+            return
         market = self.markets.get(book.market)
         if market is None:
             market = self._new_market(book)
         if market.closed:
+            crypto = market.crypto
+            if crypto is not None:
+                crypto(book, trades)
             return
         sim = market.sim
         # a market without orders needs nothing of the simulator until it closes
@@ -166,6 +190,11 @@ class _SimulationHook:
                     self._fail(strategy, "on_market_book", book.market_id)
         if sim.orders:
             sim.commit(book)
+
+    def _crypto_invalid(self, book: Any, trades: Any) -> None:
+        market = self.markets.get(book.market)
+        if market is not None and market.crypto is not None:
+            market.crypto(book, trades)  # counts what waited
 
     def _order_updates(self, market: _Market, book: Any) -> None:
         seen: set[int] = set()
@@ -212,11 +241,14 @@ class _SimulationHook:
             except Exception:
                 self._fail(s, "result", "-")
                 own[s.name] = None
+        crypto = self.crypto
         return {
             "orders": orders,
             "markets": self.results,
             "results": own,
-            "errors": self.errors,
+            "errors": self.errors + (crypto.errors if crypto else 0),
+            "crypto_orders": crypto.orders() if crypto else [],
+            "positions": crypto.positions() if crypto else [],
         }
 
 
@@ -258,6 +290,7 @@ def simulate(
     progress: Callable[[FileResult, int, int], None] | None = None,
     matching: str = "flumine",
     strict: bool = False,
+    fees: Mapping[str, Fees] | None = None,
 ) -> SimulationResult:
     """Backtest ``strategies`` on Betfair historical files: their orders matched against the
     replayed markets, settled, with commission.
@@ -268,7 +301,9 @@ def simulate(
     matching, lapsing and settlement see the whole market. ``commission``: None charges each
     market's ``marketBaseRate``, a number that rate (0.05 = 5 %), on each strategy's net
     winnings per market. ``matching``: "flumine" (flumine 3.3's rules) or "queue" (see
-    :mod:`marketstreams.simulation.core`).
+    :mod:`marketstreams.simulation.core`). Recordings of Luno and BitMEX feeds are matched by
+    the crypto core (:class:`~marketstreams.simulation.crypto.CryptoMatcher`, ``fees`` per venue):
+    their orders and positions are in ``crypto_orders`` and ``positions``.
     """
     started = time.perf_counter()
     if matching not in MATCHING_MODES:
@@ -283,7 +318,7 @@ def simulate(
         select = dataclasses.replace(flt, inplay=None, seconds_to_start=None)
         if select == ReplayFilter():
             select = None
-    hook = _SimulationHook(items, window, commission, matching)
+    hook = _SimulationHook(items, window, commission, matching, fees)
     rr = replay(
         sources,
         [hook],
@@ -296,6 +331,8 @@ def simulate(
     )
     orders: list[SimulatedOrder] = []
     markets: list[MarketResult] = []
+    crypto_orders: list[Any] = []
+    positions: list[dict[str, Any]] = []
     per_strategy: dict[str, list[Any]] = {s.name: [] for s in items}
     errors = 0
     for fr in rr.files:
@@ -305,6 +342,8 @@ def simulate(
         _renumber(payload["orders"], len(orders))
         orders.extend(payload["orders"])
         markets.extend(payload["markets"])
+        crypto_orders.extend(payload.get("crypto_orders", ()))
+        positions.extend(payload.get("positions", ()))
         errors += int(payload["errors"])
         for name, value in payload["results"].items():
             per_strategy.setdefault(name, []).append(value)
@@ -318,6 +357,8 @@ def simulate(
         lines=rr.lines,
         seconds=time.perf_counter() - started,
         strategies=[s.name for s in items],
+        crypto_orders=crypto_orders,
+        positions=positions,
     )
 
 

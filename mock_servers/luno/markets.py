@@ -235,6 +235,9 @@ class Market:
         self.status = "ACTIVE"
         self.fair = self.spec.mid
         self.history: deque[tuple[int, list[_Change]]] = deque(maxlen=HISTORY)
+        # (sequence, maker id, maker is a bid, price, base) of every trade: the true FIFO's
+        # fills, for paper-trading tests (a bounded log like ``history``)
+        self.trade_log: deque[tuple[int, str, bool, Decimal, Decimal]] = deque(maxlen=HISTORY)
         self._price_quantum = Decimal(1).scaleb(-self.spec.places)
         self._digests: dict[int, str] = {}
         self._snapshot: tuple[int, bytes] | None = None
@@ -373,6 +376,9 @@ class Market:
             maker = next(iter(book.level(not buy, best).orders.values()))
             base = min(remaining, maker.volume)
             book.fill(maker, base)
+            self.trade_log.append(
+                (self.sequence + 1, maker.order_id, maker.is_bid, maker.price, base)
+            )
             remaining -= base
             self.trade_sequence += 1
             trades.append(

@@ -180,6 +180,22 @@ class LunoMockServer(LunoFaults, MockServer[Client]):
         """The true price levels: bids highest first, asks lowest first, exact volumes."""
         return self._market(pair).book.depth()
 
+    def true_queue(self, pair: str, side: str, price: Decimal) -> list[tuple[str, Decimal]]:
+        """The orders resting at ``price`` on ``side`` ("bid"/"ask") in time priority (the
+        order the generator's takers fill them in): ``[(order_id, volume), ...]``."""
+        levels = self._market(pair).book._side(side == "bid")[0]
+        level = levels.get(Decimal(price))
+        return [] if level is None else [(o.order_id, o.volume) for o in level.orders.values()]
+
+    def true_trades(self, pair: str, after: int) -> list[tuple[int, str, str, Decimal, Decimal]]:
+        """Every trade in updates after sequence ``after`` (the last 20000 updates at most), in
+        the order filled: ``(sequence, maker order id, maker side "bid"/"ask", price, base)``."""
+        return [
+            (seq, oid, "bid" if is_bid else "ask", price, base)
+            for seq, oid, is_bid, price, base in self._market(pair).trade_log
+            if seq > after
+        ]
+
     def digest(self, pair: str, sequence: int) -> str | None:
         """:func:`book_digest` of the true book right after ``sequence``; ``None`` if that is
         in the future or more than 20000 updates ago."""

@@ -30,6 +30,7 @@ def test_demo_exits_zero_with_counts() -> None:
     assert match, last
     counts = dict(part.split("=") for part in match.group(1).split())
     assert int(counts["luno"]) > 0
+    assert int(counts["paper_orders"]) > 0  # one paper strategy per venue placed orders
 
 
 async def test_mock_luno_runs_alone_and_serves() -> None:

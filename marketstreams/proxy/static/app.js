@@ -414,7 +414,17 @@
         return { bid, ask, spread, mid, bps: mid ? (10000 * spread) / mid : null };
       });
       const updated = computed(() => (props.book.recv ? props.now - props.book.recv : null));
-      return { decimals, ladder, top, updated, fmt, age, clock };
+      // paper trading (the proxy's "paper" overlay): working orders by side and price, profit
+      const paper = computed(() => {
+        const p = props.book.paper;
+        if (!p) return null;
+        const at = {};
+        for (const o of p.orders || []) at[(o.side === "buy" ? "b" : "a") + Number(o.price)] = o;
+        const profit = Object.entries(p.profit || {});
+        return { at, profit, fills: (p.fills || []).slice().reverse() };
+      });
+      const mark = (side, price) => (paper.value ? paper.value.at[side + Number(price)] : null);
+      return { decimals, ladder, top, updated, fmt, age, clock, paper, mark };
     },
     template: `
       <div class="book-view" :class="{ dim: !book.valid }">
@@ -432,6 +442,9 @@
             <div><dt>Mid</dt><dd class="num">{{ fmt(top.mid, decimals.price + 1) }}</dd></div>
             <div v-if="book.seq !== null && book.seq !== undefined"><dt>Sequence</dt><dd class="num" data-testid="sequence">{{ book.seq }}</dd></div>
             <div><dt>Updated</dt><dd :class="{ warn: updated > 10 }">{{ age(updated) }}</dd></div>
+            <div v-for="[name, value] in (paper ? paper.profit : [])" :key="name" data-testid="paper-profit" :data-strategy="name" :data-profit="value">
+              <dt>Paper P&amp;L {{ name }}</dt><dd class="num">{{ fmt(value, 2) }}</dd>
+            </div>
           </dl>
         </header>
         <div v-if="!book.valid" class="banner bad">Out of sync{{ book.reason ? ': ' + book.reason : '' }}. The feed is resynchronising; prices below are not reliable.</div>
@@ -439,9 +452,9 @@
           <section class="panel ladder" data-testid="ladder">
             <div class="ladder-head"><span>price</span><span>size</span><span>total</span></div>
             <div class="side asks">
-              <div v-for="r in ladder.asks" :key="'a' + r.price" class="row sell">
+              <div v-for="r in ladder.asks" :key="'a' + r.price" class="row sell" :class="{ paper: mark('a', r.price) }">
                 <div class="bar" :style="{ width: r.width + '%' }"></div>
-                <span class="num price">{{ r.p }}</span><span class="num">{{ r.s }}</span><span class="num muted">{{ r.t }}</span>
+                <span class="num price">{{ r.p }}<span v-if="mark('a', r.price)" class="paper-mark" data-testid="paper-order" :data-side="'sell'" :data-price="r.p" :title="mark('a', r.price).strategy">P {{ mark('a', r.price).size - mark('a', r.price).filled }}</span></span><span class="num">{{ r.s }}</span><span class="num muted">{{ r.t }}</span>
               </div>
             </div>
             <div class="spread-row">
@@ -450,13 +463,19 @@
               <span class="muted">mid <b class="num">{{ fmt(top.mid, decimals.price + 1) }}</b></span>
             </div>
             <div class="side bids">
-              <div v-for="r in ladder.bids" :key="'b' + r.price" class="row buy">
+              <div v-for="r in ladder.bids" :key="'b' + r.price" class="row buy" :class="{ paper: mark('b', r.price) }">
                 <div class="bar" :style="{ width: r.width + '%' }"></div>
-                <span class="num price">{{ r.p }}</span><span class="num">{{ r.s }}</span><span class="num muted">{{ r.t }}</span>
+                <span class="num price">{{ r.p }}<span v-if="mark('b', r.price)" class="paper-mark" data-testid="paper-order" :data-side="'buy'" :data-price="r.p" :title="mark('b', r.price).strategy">P {{ mark('b', r.price).size - mark('b', r.price).filled }}</span></span><span class="num">{{ r.s }}</span><span class="num muted">{{ r.t }}</span>
               </div>
             </div>
           </section>
           <TradesTape :trades="trades" :price-decimals="decimals.price" :size-decimals="decimals.size" />
+          <section v-if="paper && paper.fills.length" class="panel" data-testid="paper-fills">
+            <h3>Paper fills <span class="muted">latest first</span></h3>
+            <div v-for="(f, i) in paper.fills" :key="i" class="row" :class="f.side === 'buy' ? 'buy' : 'sell'">
+              <span>{{ f.strategy }} · </span><span class="num">{{ f.side }} {{ fmt(f.size, decimals.size) }} @ {{ fmt(f.price, decimals.price) }}</span>
+            </div>
+          </section>
         </div>
       </div>`,
   };

@@ -25,6 +25,7 @@ from ...models import Trade
 
 __all__ = [
     "Keepalive",
+    "LunoBook",
     "LunoProtocol",
     "OutOfSyncError",
     "Snapshot",
@@ -81,6 +82,19 @@ def _decimal(value: Any, what: str, frame: object) -> Decimal:
     return d
 
 
+class LunoBook(OrderBook):
+    """Luno's consolidated book plus ``orders``: the resting orders by id, ``[side, price,
+    volume]``, in arrival order (time priority within a price; a snapshot's order within a
+    level is taken as its time priority). Paper trading reads it to know the exact queue. The
+    protocol owns it: read it, never change it."""
+
+    __slots__ = ("orders",)
+
+    def __init__(self, venue: str, market: str) -> None:
+        super().__init__(venue, market)
+        self.orders: dict[str, list[Any]] = {}
+
+
 class LunoProtocol:
     """The state of one Luno pair's market stream.
 
@@ -100,9 +114,11 @@ class LunoProtocol:
 
     def __init__(self, pair: str, book: OrderBook | None = None) -> None:
         self.pair = pair.upper()
-        self.book = book if book is not None else OrderBook("luno", self.pair)
+        self.book = book if book is not None else LunoBook("luno", self.pair)
         # order id -> [side, price, volume]
         self.orders: dict[str, list[Any]] = {}
+        if isinstance(self.book, LunoBook):
+            self.book.orders = self.orders
 
     def credentials_frame(self, api_key: str | None, api_secret: str | None) -> str:
         """The first frame a client sends."""
@@ -165,6 +181,8 @@ class LunoProtocol:
             raise MalformedFrameError(f"bad snapshot ({exc!r})", frame) from None
         book = self.book
         self.orders = orders
+        if isinstance(book, LunoBook):
+            book.orders = orders
         book.clear()
         book.bids.update(levels["bid"])
         book.asks.update(levels["ask"])

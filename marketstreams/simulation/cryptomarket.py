@@ -1,0 +1,178 @@
+"""Crypto markets in a simulation or a paper session: a :class:`CryptoMatcher` per market and
+the view each strategy gets (:class:`PaperMarket`, the crypto words of Betfair's
+:class:`~marketstreams.simulation.SimulatedMarket`)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from .crypto import LIMIT, CryptoMatcher, CryptoOrder, Fees, Position
+
+if TYPE_CHECKING:
+    from .strategy import Strategy
+
+__all__ = ["CryptoPaper", "PaperMarket"]
+
+logger = logging.getLogger("marketstreams.simulation.paper")
+
+
+class PaperMarket:
+    """One crypto market as one strategy sees it: the book, its own orders, the order calls
+    (the same names as Betfair's :class:`~marketstreams.simulation.SimulatedMarket`, with the
+    crypto words: sides "buy" / "sell"), its position and profit. ``context`` is a dict for the
+    strategy's own per-market state."""
+
+    __slots__ = ("_matcher", "_name", "book", "context", "market_id", "orders", "venue")
+
+    def __init__(self, matcher: CryptoMatcher, strategy: str, book: Any) -> None:
+        self._matcher = matcher
+        self._name = strategy
+        self.venue: str = matcher.venue
+        self.market_id: str = matcher.market
+        self.book = book
+        self.orders: list[CryptoOrder] = []
+        self.context: dict[str, Any] = {}
+
+    def place_order(self, side: str, price: Any, size: Any, order_type: str = LIMIT) -> CryptoOrder:
+        """A limit (or, with ``order_type="market"``, a market: ``price`` ignored) order of
+        ``size`` (base currency, or contracts on BitMEX). Never raises: a refused order comes
+        back with ``status == "rejected"`` and the reason in ``order.reason``."""
+        order = self._matcher.place(self._name, self.book, side, size, price, order_type)
+        self.orders.append(order)
+        return order
+
+    def cancel_order(self, order: CryptoOrder) -> bool:
+        """Cancel what is left of an open order; False when it is not open."""
+        return self._matcher.cancel(order)
+
+    def replace_order(self, order: CryptoOrder, new_price: Any) -> CryptoOrder:
+        """Move the unfilled part of an open order to ``new_price`` (the back of that queue)."""
+        new = self._matcher.replace(order, self.book, new_price)
+        self.orders.append(new)
+        return new
+
+    @property
+    def position(self) -> Position:
+        return self._matcher.position(self._name)
+
+    @property
+    def profit(self) -> Any:
+        """Net profit in the quote currency: realised plus unrealised at the mid, less fees."""
+        return self.position.net(self._matcher.mark(self.book))
+
+    def __repr__(self) -> str:
+        return f"<PaperMarket {self.venue} {self.market_id} orders={len(self.orders)}>"
+
+
+class CryptoPaper:
+    """The crypto half of paper trading and of :func:`simulate` on recordings: a
+    :class:`CryptoMatcher` per ``(venue, market)``, the strategies called on each valid book."""
+
+    def __init__(self, strategies: list[Strategy], fees: Mapping[str, Fees] | None = None) -> None:
+        self.strategies = strategies
+        self.fees = dict(fees or {})
+        self.matchers: dict[tuple[str, str], CryptoMatcher] = {}
+        self.views: dict[tuple[str, str], list[PaperMarket]] = {}
+        self.errors = 0
+        self.waiting = 0  # updates of an invalid book in a market with orders: not matched
+        self._seq = _Counter()
+
+    def _fail(self, strategy: Strategy, what: str, market: str) -> None:
+        self.errors += 1
+        n = self.errors
+        if n == 1:
+            logger.exception("strategy %s raised in %s on %s", strategy.name, what, market)
+        elif n & (n - 1) == 0:
+            logger.error("paper strategies have raised %d times (first logged above)", n)
+
+    def market(self, book: Any) -> _CryptoMarket:
+        """The handler of ``book``'s market (made on first use)."""
+        key = (book.venue, book.market)
+        matcher = self.matchers.get(key)
+        if matcher is None:
+            matcher = self.matchers[key] = CryptoMatcher(
+                book.venue, book.market, self.fees.get(book.venue), ids=self._seq
+            )
+            self.views[key] = [PaperMarket(matcher, s.name, book) for s in self.strategies]
+        return _CryptoMarket(self, matcher, self.views[key])
+
+    def __call__(self, book: Any, trades: Any) -> None:
+        self.market(book)(book, trades)
+
+    def orders(self) -> list[CryptoOrder]:
+        """Every crypto order, in placement order."""
+        out = [o for m in self.matchers.values() for o in m.orders]
+        out.sort(key=lambda o: int(o.order_id[1:]))
+        return out
+
+    def positions(self) -> list[dict[str, Any]]:
+        """A row per strategy and market that has orders: position, fees and profit at the
+        last mid."""
+        rows = []
+        for (venue, market), matcher in self.matchers.items():
+            views = self.views[(venue, market)]
+            mark = matcher.mark(views[0].book) if views else matcher.last_price
+            for name, pos in matcher.positions.items():
+                row: dict[str, Any] = {"strategy": name, "venue": venue, "market": market}
+                row.update(pos.as_dict(mark))
+                rows.append(row)
+        return rows
+
+
+class _Counter:
+    """Order ids P1, P2... shared by every market of one paper session."""
+
+    __slots__ = ("n",)
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def __iter__(self) -> _Counter:
+        return self
+
+    def __next__(self) -> int:
+        self.n += 1
+        return self.n
+
+
+class _CryptoMarket:
+    """One crypto market of a :class:`CryptoPaper`: its matcher, the strategies' views, and the
+    per-update call (the simulation hook calls it directly: one call per update)."""
+
+    __slots__ = ("calls", "matcher", "owner", "views")
+
+    def __init__(self, owner: CryptoPaper, matcher: CryptoMatcher, views: list[PaperMarket]):
+        self.owner = owner
+        self.matcher = matcher
+        self.views = views
+        self.calls: list[tuple[Strategy, PaperMarket, Any]] = [
+            (s, v, s.on_market_book) for s, v in zip(owner.strategies, views, strict=True)
+        ]
+
+    def __call__(self, book: Any, trades: Any) -> None:
+        matcher = self.matcher
+        if not book.is_valid:
+            if matcher.orders:
+                self.owner.waiting += 1
+            matcher.update(book, trades)
+            return
+        if trades or matcher.follows_levels:
+            for order in matcher.update(book, trades):
+                self._order_update(book, order)
+        for strategy, view, call in self.calls:
+            view.book = book
+            try:
+                call(view, book)
+            except Exception:
+                self.owner._fail(strategy, "on_market_book", book.market)
+
+    def _order_update(self, book: Any, order: CryptoOrder) -> None:
+        for strategy, view, _ in self.calls:
+            if order.strategy == strategy.name:
+                view.book = book
+                try:
+                    strategy.on_order_update(view, order)  # type: ignore[arg-type]
+                except Exception:
+                    self.owner._fail(strategy, "on_order_update", book.market)

@@ -1,0 +1,354 @@
+"""The crypto paper-matching core on literal books and trades: one test per rule."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+from typing import Any
+
+import pytest
+
+from marketstreams.book import OrderBook
+from marketstreams.models import Trade
+from marketstreams.simulation.crypto import CryptoMatcher, Fees, Position
+from marketstreams.venues.luno.protocol import LunoBook
+
+
+def level_book(bids: dict[float, float], asks: dict[float, float]) -> OrderBook:
+    book = OrderBook("bitmex", "XBTUSD")
+    book.bids.update(bids)
+    book.asks.update(asks)
+    book.mark_valid()
+    book.timestamp = 1000
+    return book
+
+
+def luno_book(orders: list[tuple[str, str, str, str]]) -> LunoBook:
+    """orders: (id, side, price, volume) in arrival order."""
+    book = LunoBook("luno", "XBTZAR")
+    for oid, side, price, volume in orders:
+        book.orders[oid] = [side, D(price), D(volume)]
+        book.add_volume(side, D(price), D(volume))  # type: ignore[arg-type]
+    book.mark_valid()
+    book.timestamp = 1000
+    return book
+
+
+def luno_trade(book: LunoBook, maker: str, base: str) -> Trade:
+    """Apply a trade to the order-level book as the protocol does, and return it."""
+    side, price, volume = book.orders[maker]
+    volume -= D(base)
+    book.add_volume(side, price, -D(base))
+    if volume == 0:
+        del book.orders[maker]
+    else:
+        book.orders[maker][2] = volume
+    taker = "buy" if side == "ask" else "sell"
+    return Trade("luno", "XBTZAR", taker, price, D(base), maker_order_id=maker, timestamp=2000)
+
+
+def bitmex_trade(taker: str, price: float, size: float) -> Trade:
+    return Trade("bitmex", "XBTUSD", taker, price, size, timestamp=2000)
+
+
+def set_level(book: OrderBook, side: Any, price: float, size: float) -> None:
+    book.set_level(side, price, size)
+
+
+# -- placement -------------------------------------------------------------------------------
+
+
+def test_marketable_limit_crosses_levels_as_taker_and_rests_the_rest() -> None:
+    book = level_book({99.0: 5}, {100.0: 2, 101.0: 3, 103.0: 10})
+    m = CryptoMatcher("bitmex", "XBTUSDT", Fees(maker=0.0, taker=0.001))
+    o = m.place("s", book, "buy", 7, 101.0)
+    assert o.filled == 5 and o.average_price == pytest.approx((2 * 100 + 3 * 101) / 5)
+    assert [f.liquidity for f in o.fills] == ["taker", "taker"]
+    assert o.fees == pytest.approx((200 + 303) * 0.001)
+    assert o.status == "open" and o.remaining == 2 and o in m.open
+    assert o.queue_ahead == 0  # no bids at 101
+
+
+def test_market_order_walks_the_book_and_cancels_what_is_left() -> None:
+    book = level_book({99.0: 1, 98.0: 1}, {100.0: 1})
+    m = CryptoMatcher("bitmex", "XBTUSDT")
+    o = m.place("s", book, "sell", 5, order_type="market")
+    assert o.filled == 2 and o.average_price == 98.5
+    assert o.status == "cancelled" and o not in m.open
+
+
+@pytest.mark.parametrize(
+    ("side", "size", "price", "kind", "valid", "why"),
+    [
+        ("buy", 1, 100.0, "limit", False, "book invalid"),
+        ("hold", 1, 100.0, "limit", True, "side must be"),
+        ("buy", 0, 100.0, "limit", True, "size must be positive"),
+        ("buy", 1, -1.0, "limit", True, "positive price"),
+        ("buy", 1, None, "stop", True, "order_type"),
+        ("buy", "x", 100.0, "limit", True, "bad number"),
+        ("buy", 1, float("nan"), "limit", True, "bad number"),
+        ("buy", float("inf"), 100.0, "limit", True, "bad number"),
+    ],
+)
+def test_bad_orders_are_rejected_with_a_reason(
+    side: str, size: Any, price: Any, kind: str, valid: bool, why: str
+) -> None:
+    book = level_book({99.0: 1}, {101.0: 1})
+    if not valid:
+        book.invalidate("gap")
+    m = CryptoMatcher("bitmex", "XBTUSDT")
+    o = m.place("s", book, side, size, price, kind)
+    assert o.status == "rejected" and why in (o.reason or "")
+    assert m.open == [] and o in m.orders
+
+
+def test_market_order_on_an_empty_side_is_rejected() -> None:
+    m = CryptoMatcher("bitmex", "XBTUSDT")
+    o = m.place("s", level_book({99.0: 1}, {}), "buy", 1, order_type="market")
+    assert o.status == "rejected" and "no liquidity" in (o.reason or "")
+
+
+# -- Luno: the exact queue ----------------------------------------------------------------------
+
+
+def test_luno_order_waits_behind_the_exact_orders_at_its_price() -> None:
+    book = luno_book([("A", "bid", "100", "1"), ("B", "bid", "100", "2"), ("X", "ask", "101", "5")])
+    m = CryptoMatcher("luno", "XBTZAR", Fees(maker=0, taker=0))
+    o = m.place("s", book, "buy", "1.5", "100")
+    assert o.queue_ahead == D(3) and [i for i, _ in m.ahead(o, book)] == ["A", "B"]
+    book.orders["C"] = ["bid", D(100), D(4)]  # arrives behind us
+    book.add_volume("bid", D(100), D(4))
+    assert m.update(book, [luno_trade(book, "A", "1")]) == []
+    assert m.queue(o, book) == D(2) and o.filled == 0
+    assert m.update(book, [luno_trade(book, "B", "0.5")]) == []
+    assert m.queue(o, book) == D("1.5")
+
+
+def test_luno_trade_against_an_order_behind_us_fills_us() -> None:
+    book = luno_book([("A", "bid", "100", "1")])
+    m = CryptoMatcher("luno", "XBTZAR", Fees(maker=D("0.001"), taker=0))  # type: ignore[arg-type]
+    o = m.place("s", book, "buy", "2", "100")
+    book.orders["C"] = ["bid", D(100), D(4)]
+    book.add_volume("bid", D(100), D(4))
+    # a taker sells 1 (all of A, ahead) then 1.5 from C (behind us): ours in a true FIFO
+    changed = m.update(book, [luno_trade(book, "A", "1"), luno_trade(book, "C", "1.5")])
+    assert changed == [o]
+    assert o.filled == D("1.5") and o.average_price == D(100) and o.fills[0].liquidity == "maker"
+    assert o.fees == D("0.15")
+    assert m.update(book, [luno_trade(book, "C", "2.5")]) == [o]
+    assert o.filled == D(2) and o.status == "filled" and m.open == []
+
+
+def test_luno_deleted_orders_ahead_leave_the_queue() -> None:
+    book = luno_book([("A", "ask", "100", "1"), ("B", "ask", "100", "1")])
+    m = CryptoMatcher("luno", "XBTZAR")
+    o = m.place("s", book, "sell", "1", "100")
+    gone = book.orders.pop("A")
+    book.add_volume("ask", gone[1], -gone[2])
+    m.update(book, [])
+    assert m.queue(o, book) == D(1) and m.ahead(o, book) == [("B", D(1))]
+
+
+def test_luno_a_trade_at_a_worse_price_fills_us_whole() -> None:
+    book = luno_book([("A", "bid", "100", "1"), ("B", "bid", "99", "5")])
+    m = CryptoMatcher("luno", "XBTZAR")
+    o = m.place("s", book, "buy", "3", "100")
+    # A taker sweeps: A (ahead), then B at 99: below our bid, so we would have been hit first.
+    m.update(book, [luno_trade(book, "A", "1"), luno_trade(book, "B", "2")])
+    assert o.filled == D(2)
+    # a better price than ours trading fills nothing
+    book2 = luno_book([("A", "bid", "101", "1")])
+    m2 = CryptoMatcher("luno", "XBTZAR")
+    o2 = m2.place("s", book2, "buy", "3", "100")
+    m2.update(book2, [luno_trade(book2, "A", "1")])
+    assert o2.filled == 0
+
+
+def test_two_paper_orders_share_a_trade_in_price_time_priority() -> None:
+    book = luno_book([("C", "bid", "100", "10")])
+    m = CryptoMatcher("luno", "XBTZAR")
+    first = m.place("s", book, "buy", "1", "101")
+    second = m.place("t", book, "buy", "5", "101")
+    third = m.place("s", book, "buy", "5", "100")
+    m.update(book, [luno_trade(book, "C", "3")])  # through both at 101; C is ahead of ours at 100
+    assert (first.filled, second.filled, third.filled) == (D(1), D(2), D(0))
+
+
+def test_invalid_book_matches_nothing_and_orders_wait() -> None:
+    book = luno_book([("A", "bid", "100", "1")])
+    m = CryptoMatcher("luno", "XBTZAR")
+    o = m.place("s", book, "buy", "1", "100")
+    book.invalidate("sequence gap")
+    trade = luno_trade(book, "A", "1")
+    assert m.update(book, [trade]) == [] and m.skipped_trades == 1
+    assert o.status == "open" and o.filled == 0
+    refused = m.place("s", book, "buy", "1", "100")
+    assert refused.status == "rejected" and "sequence gap" in (refused.reason or "")
+    # the next snapshot: A is gone; our queue is re-read, nothing was filled meanwhile
+    book.mark_valid()
+    m.update(book, [])
+    assert m.queue(o, book) == 0 and m.ahead(o, book) == []
+
+
+def test_cancel_and_replace() -> None:
+    book = luno_book([("A", "ask", "101", "1")])
+    m = CryptoMatcher("luno", "XBTZAR")
+    o = m.place("s", book, "buy", "2", "100")
+    assert m.cancel(o) and o.status == "cancelled" and not m.cancel(o)
+    o = m.place("s", book, "buy", "2", "100")
+    new = m.replace(o, book, "101")  # crosses the ask: 1 taker fill, the rest rests
+    assert o.status == "cancelled" and new.filled == D(1) and new.status == "open"
+    assert new.notes["replaces"] == o.order_id
+    again = m.replace(o, book, "99")
+    assert again.status == "rejected" and "not open" in (again.reason or "")
+
+
+# -- BitMEX: the level-size queue rule (tables of level size, trades, queue ahead) --------------
+
+# Each row: (event, argument, queue_ahead after, filled after). Our buy of 5 at 100 joined a
+# level of 10. "trade" = a sell taker at 100 of that size; "level" = the level's new size.
+QUEUE_TABLE: list[tuple[str, str, list[tuple[str, float, float, float]]]] = [
+    (
+        "trade before its level change",
+        "trades come first, the level change is then explained by them",
+        [("trade", 3, 7, 0), ("level", 7, 7, 0)],
+    ),
+    (
+        "level change before its trade (BitMEX's order)",
+        "the decrease is first taken as a cancel, then undone by the trade",
+        [("level", 7, 7, 0), ("trade", 3, 7, 0)],
+    ),
+    (
+        "a cancel, proportional",
+        "a decrease no trade explains: ahead x cut / size",
+        [("level", 6, 6, 0), ("level", 8, 6, 0)],
+    ),
+    (
+        "trades consume the queue then fill us",
+        "12 traded at 100: 10 ahead, 2 ours",
+        [("level", 0, 0, 0), ("trade", 10, 0, 0), ("trade", 2, 0, 2)],
+    ),
+    (
+        "a trade through our price fills us whole",
+        "a sell at 99 would have hit our bid at 100 first",
+        [("through", 4, 10, 4)],
+    ),
+    (
+        "growth joins behind",
+        "size increases leave the queue ahead as it was",
+        [("level", 15, 10, 0), ("trade", 11, 0, 1)],
+    ),
+]
+
+
+@pytest.mark.parametrize("rows", [r[2] for r in QUEUE_TABLE], ids=[r[0] for r in QUEUE_TABLE])
+def test_bitmex_queue_rule(rows: list[tuple[str, float, float, float]]) -> None:
+    book = level_book({100.0: 10.0, 99.0: 50.0}, {101.0: 10.0})
+    m = CryptoMatcher("bitmex", "XBTUSDT", Fees(0, 0))
+    o = m.place("s", book, "buy", 5, 100.0)
+    assert o.queue_ahead == 10
+    for event, value, ahead, filled in rows:
+        if event == "level":
+            set_level(book, "bid", 100.0, value)
+            m.update(book, [])
+        elif event == "trade":
+            m.update(book, [bitmex_trade("sell", 100.0, value)])
+        else:
+            m.update(book, [bitmex_trade("sell", 99.0, value)])
+        assert o.queue_ahead == pytest.approx(ahead), (event, value)
+        assert o.filled == pytest.approx(filled), (event, value)
+
+
+def test_bitmex_proportional_cut_with_a_partial_queue() -> None:
+    # ahead 6 of 10 (4 joined behind after us), 5 cancelled: 6 x 5/10 = 3 comes off
+    book = level_book({100.0: 6.0}, {101.0: 1.0})
+    m = CryptoMatcher("bitmex", "XBTUSDT")
+    o = m.place("s", book, "buy", 1, 100.0)
+    set_level(book, "bid", 100.0, 10.0)
+    m.update(book, [])
+    set_level(book, "bid", 100.0, 5.0)
+    m.update(book, [])
+    assert o.queue_ahead == pytest.approx(3.0)
+
+
+# -- positions and profit -----------------------------------------------------------------------
+
+# (side, price, size) fills -> quantity, average entry, realised
+POSITION_TABLE = [
+    ([("buy", 100, 2), ("buy", 110, 2)], 4, 105, 0),
+    ([("buy", 100, 2), ("sell", 110, 1)], 1, 100, 10),
+    ([("buy", 100, 2), ("sell", 90, 3)], -1, 90, -20),
+    ([("sell", 100, 2), ("buy", 80, 2)], 0, None, 40),
+]
+
+
+@pytest.mark.parametrize(("fills", "qty", "entry", "realised"), POSITION_TABLE)
+def test_position(fills: list[tuple[str, int, int]], qty: int, entry: Any, realised: int) -> None:
+    p = Position()
+    for side, price, size in fills:
+        p.apply(side, price, size, 0)
+    assert (p.quantity, p.average_entry, p.realised) == (qty, entry, realised)
+
+
+def test_profit_of_a_round_trip_with_fees() -> None:
+    book = level_book({99.0: 10}, {100.0: 10})
+    m = CryptoMatcher("bitmex", "XBTUSDT", Fees(maker=-0.0001, taker=0.001))
+    m.place("s", book, "buy", 2, 100.0)  # taker at 100: fee 0.2
+    sell = m.place("s", book, "sell", 2, 105.0)  # rests at 105 (ahead 0)
+    m.update(book, [bitmex_trade("buy", 106.0, 5)])  # through our ask: filled as maker
+    pos = m.position("s")
+    assert sell.status == "filled" and pos.quantity == 0
+    assert pos.realised == pytest.approx(10.0)
+    assert pos.fees == pytest.approx(0.2 - 0.021)
+    assert pos.net(None) == pytest.approx(10.0 - 0.179)
+    m.place("s", book, "buy", 1, 100.0)
+    assert pos.unrealised(m.mark(book)) == pytest.approx(-0.5)
+
+
+def test_inverse_contracts_fees_and_profit_in_usd() -> None:
+    book = OrderBook("bitmex", "XBTUSD")
+    book.bids.update({49_999.5: 1000.0})
+    book.asks.update({50_000.0: 1000.0})
+    book.mark_valid()
+    m = CryptoMatcher("bitmex", "XBTUSD", Fees(maker=0.0, taker=0.001))
+    assert m.inverse
+    m.place("s", book, "buy", 1000, 50_000.0)  # 1000 USD of contracts: fee 1 USD
+    book.bids.clear()
+    book.bids.update({55_000.0: 1000.0})
+    m.place("s", book, "sell", 1000, 55_000.0)
+    pos = m.position("s")
+    assert pos.fees == pytest.approx(2.0)
+    # 1000 x (1/50000 - 1/55000) XBT, worth 100 USD at 55000
+    assert pos.realised == pytest.approx(100.0) and pos.quantity == 0
+    assert not CryptoMatcher("bitmex", "ETHUSD").inverse
+
+
+def test_luno_arrival_order_between_two_paper_orders() -> None:
+    book = luno_book([("A", "bid", "100", "1")])
+    m = CryptoMatcher("luno", "XBTZAR")
+    first = m.place("s", book, "buy", "1", "100")
+    book.orders["D"] = ["bid", D(100), D(2)]  # arrives between our two orders
+    book.add_volume("bid", D(100), D(2))
+    second = m.place("s", book, "buy", "1", "100")
+    assert [i for i, _ in m.ahead(second, book)] == ["A", "D"]
+    assert [i for i, _ in m.ahead(first, book)] == ["A"]
+    m.update(book, [luno_trade(book, "A", "1"), luno_trade(book, "D", "0.5")])
+    # D was behind the first paper order, ahead of the second
+    assert (first.filled, second.filled) == (D("0.5"), D(0))
+
+
+def test_luno_a_new_snapshot_puts_orders_it_brings_behind_ours() -> None:
+    book = luno_book([("A", "ask", "100", "1")])
+    m = CryptoMatcher("luno", "XBTZAR")
+    o = m.place("s", book, "sell", "1", "100")
+    # reconnect: a new snapshot (a new dict) where E, unseen, rests before A in the list
+    book.orders = {"E": ["ask", D(100), D(1)], "A": ["ask", D(100), D(1)]}
+    book.asks[D(100)] = D(2)
+    assert [i for i, _ in m.ahead(o, book)] == ["A"]
+    m.update(book, [luno_trade(book, "E", "1")])  # E arrived after us: its trade was ours
+    assert o.filled == D(1)
+
+
+def test_luno_nan_decimal_is_rejected_not_raised() -> None:
+    m = CryptoMatcher("luno", "XBTZAR")
+    o = m.place("s", luno_book([("A", "bid", "100", "1")]), "buy", D("NaN"), "100")
+    assert o.status == "rejected" and "bad number" in (o.reason or "")

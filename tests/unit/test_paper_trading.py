@@ -1,0 +1,65 @@
+"""PaperTrading as a hook on literal crypto books: strategy calls, invalid books, results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from marketstreams.book import OrderBook
+from marketstreams.models import Trade
+from marketstreams.simulation import Fees, PaperMarket, PaperTrading, Strategy
+
+
+class BuyOnce(Strategy):
+    def __init__(self) -> None:
+        super().__init__()
+        self.books = 0
+        self.updates: list[str] = []
+
+    def on_market_book(self, market: PaperMarket, book: Any) -> None:  # type: ignore[override]
+        self.books += 1
+        if not market.orders:
+            market.place_order("buy", 100.0, 2)
+
+    def on_order_update(self, market: PaperMarket, order: Any) -> None:  # type: ignore[override]
+        self.updates.append(f"{order.order_id}:{order.filled}")
+
+
+class Raises(Strategy):
+    def on_market_book(self, market: PaperMarket, book: Any) -> None:  # type: ignore[override]
+        raise RuntimeError("a strategy bug")
+
+
+def book() -> OrderBook:
+    b = OrderBook("bitmex", "XBTUSDT")
+    b.bids.update({100.0: 3.0})
+    b.asks.update({101.0: 3.0})
+    b.mark_valid()
+    b.timestamp = 1
+    return b
+
+
+def test_hook_matches_valid_books_only_and_reports(tmp_path: Path) -> None:
+    strategy = BuyOnce()
+    paper = PaperTrading(strategy, Raises(), fees={"bitmex": Fees(0.0, 0.0)})
+    b = book()
+    paper(b, [])
+    assert paper.paper_orders == 1 and strategy.books == 1
+    b.invalidate("reconnecting")
+    sell = Trade("bitmex", "XBTUSDT", "sell", 100.0, 5.0, timestamp=2)
+    paper(b, [sell])  # not matched, strategy not called
+    assert strategy.books == 1 and strategy.updates == [] and paper.waiting == 1
+    b.mark_valid()
+    paper(b, [sell])  # 3 ahead, 2 ours
+    assert strategy.updates == ["P1:2.0"] and strategy.books == 2
+    assert paper.profit()["BuyOnce"] == 2 * (100.5 - 100.0)
+    result = paper.result()
+    assert [o.order_id for o in result.crypto_orders] == ["P1"] and len(result.orders) == 1
+    assert result.strategy_errors == 2  # Raises, once per valid book
+    summary = result.summary()
+    assert summary["orders"] == 1 and summary["crypto"]["BuyOnce"]["filled"] == 2.0
+    assert summary["crypto"]["BuyOnce"]["net_profit"] == {"bitmex:XBTUSDT": 1.0}
+    out = tmp_path / "paper.html"
+    result.report(out)
+    html = out.read_text()
+    assert "<h2>Crypto positions</h2>" in html and ">P1<" in html and "XBTUSDT" in html
