@@ -30,7 +30,12 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser(
-        "demo", help="run the demo: mock venues, the real feeds, the proxy and the viewer"
+        "demo",
+        help="run the demo: mock venues, the real feeds, the proxy and the viewer",
+        description="The credential-free demo: every venue's mock server, the real feeds "
+        "connected to them, the proxy and the viewer, and a summary per market on the terminal.",
+        epilog="exit status: 0 done (--duration, Ctrl-C or SIGTERM: the final demo: line is "
+        "printed), 1 the viewer's port is taken",
     )
     demo.add_argument("--duration", type=float, default=None, help="exit 0 after S seconds")
     demo.add_argument(
@@ -48,11 +53,27 @@ def _parser() -> argparse.ArgumentParser:
         description="Connect to venues, keep their books and rebroadcast them over websocket "
         "(see docs/proxy.md). Credentials come from the environment (LUNO_API_KEY, "
         "LUNO_API_SECRET, BITMEX_API_KEY, ...) or the config file.",
+        epilog="exit status: 0 stopped, 1 a venue failed (refused credentials, an untrusted "
+        "certificate...) or the port is taken, 2 bad arguments or config, 130 Ctrl-C",
     )
     proxy.add_argument(
         "markets", nargs="*", metavar="VENUE:MARKET", help="e.g. luno:XBTZAR bitmex:XBTUSD"
     )
     proxy.add_argument("--config", help="a TOML config file (see docs/proxy.md)")
+    proxy.add_argument(
+        "--url",
+        action="append",
+        default=[],
+        metavar="VENUE=URL",
+        help="a venue's endpoint, e.g. luno=ws://127.0.0.1:PORT (a mock's); repeat per venue",
+    )
+    proxy.add_argument(
+        "--ca-file",
+        action="append",
+        default=[],
+        metavar="VENUE=FILE",
+        help="trust this CA for a venue, e.g. betfair=FILE (the path a betfair mock prints)",
+    )
     proxy.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     proxy.add_argument("--port", type=int, help=f"port (default {DEFAULT_PORT})")
     proxy.add_argument("--depth", type=int, help="levels a side in book messages (default 20)")
@@ -69,17 +90,41 @@ def _parser() -> argparse.ArgumentParser:
         help="disconnect a client whose oldest undelivered update is this old (default 10)",
     )
 
-    mock = sub.add_parser("mock", help="run a mock venue server until interrupted")
-    mock.add_argument("venue", choices=registry.names(), help="which venue to serve")
-    mock.add_argument("args", nargs=argparse.REMAINDER, help="the mock server's own options")
+    mock = sub.add_parser(
+        "mock",
+        help="run a mock venue server until interrupted",
+        description="Run a venue's mock server (real sockets on 127.0.0.1) until interrupted; "
+        "it prints where to connect. Each venue's own options: marketstreams mock VENUE --help.",
+        epilog="exit status: 0 stopped by Ctrl-C, 1 the port is taken, 2 bad arguments",
+    )
+    mocks = mock.add_subparsers(dest="venue", required=True, metavar="VENUE")
+    for name in registry.names():
+        # (its options, --help included, are the mock server's own: main() passes them on)
+        mocks.add_parser(
+            name,
+            help=f"the {name} mock (its options: marketstreams mock {name} --help)",
+            add_help=False,
+        )
 
-    # record / replay parse their own options (recording/cli.py, replay/cli.py)
-    record = sub.add_parser("record", help="record venues' traffic to compressed files")
-    record.add_argument("first", metavar="VENUE", help="luno or bitmex (then: --help)")
-    record.add_argument("args", nargs=argparse.REMAINDER, help="markets, --out DIR, ...")
-    replay = sub.add_parser("replay", help="replay Betfair files and recordings (--speed X)")
-    replay.add_argument("first", metavar="PATH", help="a file or folder (then: --help)")
-    replay.add_argument("args", nargs=argparse.REMAINDER, help="more paths, --speed X, ...")
+    from .recording.cli import DESCRIPTION as RECORD_DESCRIPTION
+    from .recording.cli import add_arguments as record_arguments
+    from .replay.cli import DESCRIPTION as REPLAY_DESCRIPTION
+    from .replay.cli import add_arguments as replay_arguments
+
+    record = sub.add_parser(
+        "record",
+        help=f"record {', '.join(registry.names())} traffic to compressed files",
+        description=RECORD_DESCRIPTION,
+    )
+    record_arguments(record)
+    replay = sub.add_parser(
+        "replay",
+        help="replay Betfair files and recordings (--speed X, --json)",
+        description=REPLAY_DESCRIPTION,
+    )
+    replay_arguments(replay)
+    for command in (demo, proxy, mock, record, replay):
+        command.set_defaults(subparser=command)  # (its own argument errors name it)
     return parser
 
 
@@ -93,6 +138,8 @@ def _proxy(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config) if args.config else ProxyConfig()
         config.add_markets(parse_markets(args.markets))
+        config.set_option("url", _venue_values(args.url, "--url"), "--url")
+        config.set_option("ca_file", _venue_values(args.ca_file, "--ca-file"), "--ca-file")
         if not config.venues:
             raise ConfigurationError("give markets (luno:XBTZAR ...) or a --config file")
         for name in ("host", "port", "depth"):
@@ -114,8 +161,22 @@ def _proxy(args: argparse.Namespace) -> int:
     return asyncio.run(_run_proxy(config, feeds, args.open))
 
 
+def _venue_values(given: list[str], flag: str) -> dict[str, str]:
+    """``["luno=ws://...", ...]`` -> ``{"luno": "ws://..."}`` (each venue checked)."""
+    from .exceptions import ConfigurationError
+
+    values: dict[str, str] = {}
+    for item in given:
+        venue, sep, value = item.partition("=")
+        if not sep or not value:
+            raise ConfigurationError(f"{flag} takes VENUE=VALUE (luno=ws://...), not {item!r}")
+        registry.require(venue)
+        values[venue] = value
+    return values
+
+
 async def _run_proxy(config: ProxyConfig, feeds: list[Feed], open_browser: bool) -> int:
-    from .exceptions import MarketStreamsError
+    from .exceptions import MarketStreamsError, TLSVerificationError
     from .proxy import Proxy
     from .updater import Updater
 
@@ -147,6 +208,13 @@ async def _run_proxy(config: ProxyConfig, feeds: list[Feed], open_browser: bool)
         await launch_browser(proxy.url)
     try:
         await updater.run()
+    except TLSVerificationError as exc:
+        print(
+            f"marketstreams proxy: {exc}; trust its CA with --ca-file VENUE=FILE (or ca_file "
+            "in the config's venue table)",
+            file=sys.stderr,
+        )
+        return 1
     except MarketStreamsError as exc:  # refused credentials, an unknown market: no retry helps
         print(f"marketstreams proxy: {exc}", file=sys.stderr)
         return 1
@@ -155,10 +223,27 @@ async def _run_proxy(config: ProxyConfig, feeds: list[Feed], open_browser: bool)
     return 0
 
 
+class _ReportedByTheCommand(logging.Filter):
+    """Drops the Updater's log of a feed's fatal error: the command reports it, as one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.name == "marketstreams.updater" and record.msg == _FEED_STOPPED)
+
+
+_FEED_STOPPED = "feed %s stopped: %s"
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    """``marketstreams COMMAND ...``; returns the exit status (see each command's --help)."""
+    parser = _parser()
+    args, rest = parser.parse_known_args(argv)
+    if rest and args.command != "mock":
+        args.subparser.error(f"unrecognized arguments: {' '.join(rest)}")
     level = logging.WARNING - 10 * args.verbose
     logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if not args.verbose:
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(_ReportedByTheCommand())
     try:
         if args.command == "demo":
             from .demo import run_demo
@@ -174,19 +259,19 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "proxy":
             return _proxy(args)
         if args.command == "record":
-            from .recording.cli import main as record_main
+            from .recording.cli import run as record
 
-            return record_main([args.first, *args.args])
+            return record(args)
         if args.command == "replay":
-            from .replay.cli import main as replay_main
+            from .replay.cli import run as replay
 
-            return replay_main([args.first, *args.args])
+            return replay(args, args.subparser)
         if args.command == "mock":
             mock = registry.get(args.venue).mock
             if mock is None:
                 print(f"marketstreams mock: {args.venue} has no mock server", file=sys.stderr)
                 return 2
-            return int(importlib.import_module(mock).main(args.args))
+            return int(importlib.import_module(mock).main(rest))
     except KeyboardInterrupt:
         return 130
     return 2
