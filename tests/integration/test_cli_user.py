@@ -35,37 +35,11 @@ from mock_servers.betfair import BetfairMockServer
 from mock_servers.luno import LunoMockServer
 from tests.conftest import shared_data
 
-HANG_GUARD = 60.0  # turns a hang into a failure; nothing asserts on it
+from .clirun import HANG_GUARD, acli, run_cli
+
 LUNO_ENV = {"LUNO_API_KEY": "user-key-id", "LUNO_API_SECRET": "user-secret"}
 CREDENTIALS = {"user-key-id": "user-secret"}
 COMMANDS = ("demo", "proxy", "mock", "record", "replay")
-
-
-def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "marketstreams.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=HANG_GUARD,
-        check=False,
-        env={**os.environ, **(env or {})},
-    )
-
-
-async def acli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "marketstreams.cli",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, **(env or {})},
-    )
-    async with asyncio.timeout(HANG_GUARD):
-        out, err = await proc.communicate()
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
 
 
 def one_line(err: str) -> str:
