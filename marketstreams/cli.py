@@ -34,8 +34,8 @@ def _parser() -> argparse.ArgumentParser:
         help="run the demo: mock venues, the real feeds, the proxy and the viewer",
         description="The credential-free demo: every venue's mock server, the real feeds "
         "connected to them, the proxy and the viewer, and a summary per market on the terminal.",
-        epilog="exit status: 0 done (--duration, Ctrl-C or SIGTERM: the final demo: line is "
-        "printed), 1 the viewer's port is taken",
+        epilog="exit status: 0 done (--duration or SIGTERM), 130 Ctrl-C (the final demo: line "
+        "is printed in every case), 1 the viewer's port is taken",
     )
     demo.add_argument("--duration", type=float, default=None, help="exit 0 after S seconds")
     demo.add_argument(
@@ -53,8 +53,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Connect to venues, keep their books and rebroadcast them over websocket "
         "(see docs/proxy.md). Credentials come from the environment (LUNO_API_KEY, "
         "LUNO_API_SECRET, BITMEX_API_KEY, ...) or the config file.",
-        epilog="exit status: 0 stopped, 1 a venue failed (refused credentials, an untrusted "
-        "certificate...) or the port is taken, 2 bad arguments or config, 130 Ctrl-C",
+        epilog="exit status: 1 a venue failed (refused credentials, an untrusted certificate..."
+        ") or the port is taken, 2 bad arguments or config, 130 Ctrl-C",
     )
     proxy.add_argument(
         "markets", nargs="*", metavar="VENUE:MARKET", help="e.g. luno:XBTZAR bitmex:XBTUSD"

@@ -127,9 +127,9 @@ DESCRIPTION = (
     "A live status line shows on a terminal."
 )
 EPILOG = (
-    "exit status: 0 done (--duration, Ctrl-C or SIGTERM: the files are finished), 1 the venue "
-    "failed (refused credentials, an untrusted certificate...: one line on stderr, empty files "
-    "removed), 2 bad arguments, 130 interrupted"
+    "exit status: 0 done (--duration or SIGTERM), 1 the venue failed (refused credentials, an "
+    "untrusted certificate...: one line on stderr, empty files removed), 2 bad arguments, "
+    "130 Ctrl-C (the files are finished in every case)"
 )
 
 
