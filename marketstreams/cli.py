@@ -21,6 +21,29 @@ __all__ = ["main"]
 DEFAULT_PORT = 8765
 
 
+def _port(text: str) -> int:
+    """An argparse type: a TCP port (0: any free one)."""
+    port = int(text)
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0-65535, not {text}")
+    return port
+
+
+def _positive(text: str) -> float:
+    """An argparse type: a number above 0."""
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, not {text}")
+    return value
+
+
+def _at_least_one(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {text}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="marketstreams",
@@ -40,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--duration", type=float, default=None, help="exit 0 after S seconds")
     demo.add_argument(
         "--port",
-        type=int,
+        type=_port,
         default=None,
         help=f"viewer port on 127.0.0.1 (default {DEFAULT_PORT}, or a free one if it is taken)",
     )
@@ -75,8 +98,10 @@ def _parser() -> argparse.ArgumentParser:
         help="trust this CA for a venue, e.g. betfair=FILE (the path a betfair mock prints)",
     )
     proxy.add_argument("--host", help="address to listen on (default 127.0.0.1)")
-    proxy.add_argument("--port", type=int, help=f"port (default {DEFAULT_PORT})")
-    proxy.add_argument("--depth", type=int, help="levels a side in book messages (default 20)")
+    proxy.add_argument("--port", type=_port, help=f"port (default {DEFAULT_PORT})")
+    proxy.add_argument(
+        "--depth", type=_at_least_one, help="levels a side in book messages (default 20)"
+    )
     proxy.add_argument("--app", action="store_true", help="serve the viewer at /")
     proxy.add_argument("--open", action="store_true", help="open the viewer in a browser")
     proxy.add_argument(
@@ -86,7 +111,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     proxy.add_argument(
         "--max-pending-seconds",
-        type=float,
+        type=_positive,
         help="disconnect a client whose oldest undelivered update is this old (default 10)",
     )
 
@@ -181,22 +206,27 @@ async def _run_proxy(config: ProxyConfig, feeds: list[Feed], open_browser: bool)
     from .updater import Updater
 
     updater = Updater(*feeds)
-    proxy = Proxy(
-        updater,
-        host=config.host,
-        port=config.port,
-        depth=config.depth,
-        token=config.token,
-        app=config.app,
-        limits=config.limits,
-        heartbeat=config.heartbeat,
-        compress=config.compress,
-    )
+    try:
+        proxy = Proxy(
+            updater,
+            host=config.host,
+            port=config.port,
+            depth=config.depth,
+            token=config.token,
+            app=config.app,
+            limits=config.limits,
+            heartbeat=config.heartbeat,
+            compress=config.compress,
+        )
+    except (TypeError, ValueError) as exc:  # a config file's value of the wrong kind
+        print(f"marketstreams proxy: {exc}", file=sys.stderr)
+        return 2
     try:
         await proxy.start()
-    except OSError as exc:
+    except (OSError, OverflowError) as exc:  # taken, not allowed, out of range (a config's)
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         print(
-            f"marketstreams proxy: cannot listen on {config.host}:{config.port}: {exc.strerror}",
+            f"marketstreams proxy: cannot listen on {config.host}:{config.port}: {reason}",
             file=sys.stderr,
         )
         return 1
@@ -271,7 +301,11 @@ def main(argv: list[str] | None = None) -> int:
             if mock is None:
                 print(f"marketstreams mock: {args.venue} has no mock server", file=sys.stderr)
                 return 2
-            return int(importlib.import_module(mock).main(rest))
+            try:
+                return int(importlib.import_module(mock).main(rest))
+            except (OSError, OverflowError) as exc:  # cannot listen there (a port out of range)
+                print(f"marketstreams mock {args.venue}: {exc}", file=sys.stderr)
+                return 1
     except KeyboardInterrupt:
         return 130
     return 2

@@ -184,15 +184,16 @@ _FILTER_HELP = {
 
 def run(args: argparse.Namespace) -> int:
     """Run ``marketstreams record`` with parsed ``args``; returns the exit status."""
+    recorder = Recorder(
+        args.out,
+        compression=args.compression,
+        rotate_bytes=max(1, int(args.rotate_mb * MiB)),
+        rotate_seconds=args.rotate_minutes * 60 if args.rotate_minutes else None,
+    )
     try:
-        recorder = Recorder(
-            args.out,
-            compression=args.compression,
-            rotate_bytes=max(1, int(args.rotate_mb * MiB)),
-            rotate_seconds=args.rotate_minutes * 60 if args.rotate_minutes else None,
-        )
         feeds = build_feeds(args.venue, args.markets, recorder, args.url, options=args)
     except ConfigurationError as exc:
+        recorder.close()
         print(f"marketstreams record: {exc}", file=sys.stderr)
         return 2
     print(f"marketstreams record: recording {len(feeds)} feed(s) into {args.out}", flush=True)

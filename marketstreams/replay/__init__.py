@@ -38,7 +38,11 @@ historical files the recorder wrote beside a recording are skipped when the reco
 replayed in the same call (they hold the same data).
 
 ``speed`` paces the replay: None (the default) goes as fast as it can, 1 at the recorded pace
-(receive times of recordings, publish times ``pt`` of Betfair files), 10 ten times faster.
+(receive times of recordings, publish times ``pt`` of Betfair files), 10 ten times faster. It
+also sets the order (docs/replay.md, "Order and pace"): at None every file and channel is a job
+of its own, with no order across jobs; at a speed the recorded channels play side by side, as
+one job, in receive-time order across channels, with one copy of each hook seeing them all (its
+``result()`` in the first channel's FileResult), as the live hooks did.
 
 The package: :mod:`.runner` (``replay()``: jobs, workers, results), :mod:`.historical` (the
 Betfair file job), :mod:`.recordings` (the recorded-channel job and :class:`RecordingFeed`),

@@ -110,10 +110,18 @@ def test_top_level_help_names_every_command() -> None:
         (["proxy", "luno:XBTZAR", "--url", "bitmex=ws://x"], 2, "which has no markets"),
         (["proxy", "--config", "/nonexistent.toml"], 2, "cannot read /nonexistent.toml"),
         (["mock"], 2, "required: VENUE"),
+        (["mock", "luno", "--port", "99999"], 1, "port must be 0-65535"),
+        (["proxy", "luno:XBTZAR", "--port", "99999"], 2, "a port is 0-65535, not 99999"),
+        (["demo", "--port", "-1"], 2, "a port is 0-65535, not -1"),
+        (["proxy", "luno:XBTZAR", "--depth", "0"], 2, "--depth: must be at least 1, not 0"),
+        (["proxy", "betfair:1.2", "--ca-file", "betfair=/nonexistent"], 2, "CA file /nonexist"),
+        (["record", "betfair", "1.2", "--ca-file", "/nonexistent", "--out", "x"], 2, "CA file"),
     ],
 )
 def test_bad_input_is_one_line(args: list[str], code: int, message: str, tmp_path: Path) -> None:
-    result = run_cli(*args)
+    betfair = {"BETFAIR_APP_KEY": "k", "BETFAIR_SESSION_TOKEN": "s"}
+    args = [str(tmp_path / "x") if a == "x" else a for a in args]
+    result = run_cli(*args, env=betfair)
     assert result.returncode == code, result.stderr
     assert "Traceback" not in result.stderr
     assert message in result.stderr.strip().splitlines()[-1], result.stderr

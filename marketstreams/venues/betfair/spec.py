@@ -55,7 +55,10 @@ def feeds(
 
     def trusting_ca() -> ssl.SSLContext | None:
         # one per use: the login loads its client certificate into its own
-        return ssl.create_default_context(cafile=ca_file) if ca_file else None
+        try:
+            return ssl.create_default_context(cafile=ca_file) if ca_file else None
+        except (OSError, ssl.SSLError) as exc:  # (a path of the user's: no secret in it)
+            raise ConfigurationError(f"cannot use the CA file {ca_file}: {exc}") from None
 
     session = session_for(
         app_key,
