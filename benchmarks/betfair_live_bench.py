@@ -8,8 +8,8 @@ cache, to a no-op hook, against betfairlightweight in the same run.
 3. The same bytes, recorded off the wire, fed to betfairlightweight's ``StreamListener`` (its
    socket thread's work: one ``on_data`` per line), cache only and with its output queue.
 4. betfairlightweight's own streaming client (``BetfairStream``) connecting to the mock,
-   authenticating, subscribing and receiving the image and every update: this also shows that
-   the mock speaks the real protocol.
+   authenticating, subscribing and receiving the image and every update, in lightweight mode and
+   once in its default mode (resources): this also shows that the mock speaks the real protocol.
 
 Usage (from the repository root; betfairlightweight lives in ``.venv-peers``)::
 
@@ -81,7 +81,9 @@ def peer_listener(path: str, expected: int) -> dict[str, Any]:
     return results
 
 
-def peer_client(port: int, expected: int, market_filter: dict[str, Any]) -> dict[str, Any]:
+def peer_client(
+    port: int, expected: int, market_filter: dict[str, Any], lightweight: bool = True
+) -> dict[str, Any]:
     import logging
     import queue
     import threading
@@ -91,7 +93,8 @@ def peer_client(port: int, expected: int, market_filter: dict[str, Any]) -> dict
 
     logging.disable(logging.CRITICAL)
     q: queue.Queue[Any] = queue.Queue()
-    listener = StreamListener(output_queue=q, max_latency=None, lightweight=True)
+    # lightweight=False is its default mode: MarketBook resources, MarketDefinition objects
+    listener = StreamListener(output_queue=q, max_latency=None, lightweight=lightweight)
     stream = BetfairStream(
         unique_id=0,
         listener=listener,
@@ -369,6 +372,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--peer-cache", help=argparse.SUPPRESS)
     parser.add_argument("--peer-listener", help=argparse.SUPPRESS)
     parser.add_argument("--peer-client", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--peer-resources", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--expected", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.peer_cache:
@@ -383,7 +387,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(peer_listener(args.peer_listener, args.expected)))
         return 0
     if args.peer_client:
-        print(json.dumps(peer_client(args.peer_client, args.expected, {})))
+        print(json.dumps(peer_client(args.peer_client, args.expected, {}, not args.peer_resources)))
         return 0
 
     source = None if args.synthetic else args.source
@@ -406,6 +410,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             peer: dict[str, Any] | None = None
             client: dict[str, Any] | None = None
+            resources: dict[str, Any] | None = None
             if args.peers.exists():
                 out = subprocess.run(
                     [
@@ -435,13 +440,28 @@ def main(argv: list[str] | None = None) -> int:
                     )
                     clients.append(json.loads(out.stdout))
                 client = max(clients, key=lambda r: r["per_s"])
+                # Its default (non-lightweight) mode once: it builds resources from every
+                # market definition, which fails on an incomplete one.
+                out = subprocess.run(
+                    [
+                        str(args.peers),
+                        __file__,
+                        *("--peer-client", str(port), "--expected", str(expected)),
+                        "--peer-resources",
+                    ],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                    timeout=600,
+                )
+                resources = json.loads(out.stdout)
             else:
                 print(f"betfairlightweight's virtualenv not found at {args.peers}: no comparison")
     finally:
         proc.terminate()
         proc.wait()
 
-    if peer is not None and client is not None:
+    if peer is not None and client is not None and resources is not None:
         for name in ("cache_only", "lightweight_queue", "resources_queue"):
             r = peer[name]
             print(
@@ -452,6 +472,11 @@ def main(argv: list[str] | None = None) -> int:
             f"betfairlightweight BetfairStream over TLS to the mock: {client['per_s']:,.0f} "
             f"updates/s ({client['updates']} updates, connection {client['connection_id']}, "
             f"{client['caches']} markets, clocks stored: {client['initial_clk'] and client['clk']})"
+        )
+        print(
+            f"betfairlightweight BetfairStream, default mode (resources): "
+            f"{resources['per_s']:,.0f} updates/s ({resources['updates']} updates, "
+            f"{resources['caches']} markets)"
         )
         base = peer["lightweight_queue"]["per_s"]
         ratio = mine["per_s"] / base

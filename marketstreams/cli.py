@@ -148,7 +148,10 @@ def _parser() -> argparse.ArgumentParser:
         description=REPLAY_DESCRIPTION,
     )
     replay_arguments(replay)
-    for command in (demo, proxy, mock, record, replay):
+    # (no option of its own, "-" included: every argument, --help too, goes to simulation.cli)
+    simulate = sub.add_parser("simulate", help="backtest strategies", prefix_chars="\0")
+    simulate.add_argument("args", nargs=argparse.REMAINDER, help="PATH... --strategy mod:Class")
+    for command in (demo, proxy, mock, record, replay, simulate):
         command.set_defaults(subparser=command)  # (its own argument errors name it)
     return parser
 
@@ -296,6 +299,10 @@ def main(argv: list[str] | None = None) -> int:
             from .replay.cli import run as replay
 
             return replay(args, args.subparser)
+        if args.command == "simulate":
+            from .simulation.cli import main as simulate_main
+
+            return simulate_main(args.args)
         if args.command == "mock":
             mock = registry.get(args.venue).mock
             if mock is None:

@@ -248,6 +248,70 @@ class _OrderState:
 # -- data sources -----------------------------------------------------------------------------
 
 
+_MARKET_TIME_BASE: Final = 1_780_326_000  # 2026-06-01T15:00:00Z: fixed, so a seed replays alike
+_IN_PLAY_BET_DELAY: Final = 1  # seconds; Betfair delays bets once a market turns in play
+
+
+def _iso(epoch: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(epoch))
+
+
+def _definition(
+    index: int,
+    selection_ids: Sequence[int],
+    event_type_id: str,
+    market_type: str,
+    country_code: str,
+) -> dict[str, Any]:
+    """A market definition with every field a real open one carries (see the historic files in
+    the shared data: the same keys, types and shapes; ``settledTime`` only comes once closed,
+    runners' ``bsp`` once reconciled, ``removalDate`` with a removed runner)."""
+    start = _MARKET_TIME_BASE + 1800 * index
+    runners = len(selection_ids)
+    return {
+        "bspMarket": False,
+        "turnInPlayEnabled": True,
+        "persistenceEnabled": True,
+        "marketBaseRate": 5,
+        "eventId": str(30000000 + index),
+        "eventTypeId": event_type_id,
+        "numberOfWinners": 1,
+        "bettingType": "ODDS",
+        "marketType": market_type,
+        "marketTime": _iso(start),
+        "suspendTime": _iso(start),
+        "bspReconciled": False,
+        "complete": True,
+        "inPlay": False,
+        "crossMatching": True,
+        "runnersVoidable": False,
+        "numberOfActiveRunners": runners,
+        "betDelay": 0,
+        "status": "OPEN",
+        "runners": [
+            {
+                "adjustmentFactor": round(100 / runners, 3),
+                "status": "ACTIVE",
+                "sortPriority": j + 1,
+                "id": sid,
+                "name": f"Rünner {j}",
+            }
+            for j, sid in enumerate(selection_ids)
+        ],
+        "regulators": ["MR_INT"],
+        "venue": "Café Park",  # a multi-byte character for the split-UTF-8 fault
+        "countryCode": country_code,
+        "discountAllowed": True,
+        "timezone": "Europe/London",
+        "openDate": _iso(start),
+        "version": 4000000001 + index,
+        "priceLadderDefinition": {"type": "CLASSIC"},
+        "raceType": "Flat",
+        "eventName": f"Café Park {index + 1}",
+        "name": f"R{index + 1} 1m Hcap",
+    }
+
+
 class SyntheticMarkets:
     """A deterministic market generator: ``markets`` markets of ``runners`` runners, each change
     moves a few prices of one runner, sometimes trades; every ``orders_every`` changes the account
@@ -274,25 +338,9 @@ class SyntheticMarkets:
         self.trd: dict[tuple[str, int], dict[float, float]] = {}
         self.definitions: dict[str, dict[str, Any]] = {}
         for i, mid in enumerate(self.market_ids):
-            self.definitions[mid] = {
-                "eventId": str(30000000 + i),
-                "eventTypeId": event_type_id,
-                "marketType": market_type,
-                "countryCode": country_code,
-                "venue": "Café Park",  # a multi-byte character for the split-UTF-8 fault
-                "bettingType": "ODDS",
-                "bspMarket": False,
-                "turnInPlayEnabled": True,
-                "raceType": "Flat",
-                "status": "OPEN",
-                "inPlay": False,
-                "version": 1,
-                "numberOfActiveRunners": runners,
-                "runners": [
-                    {"id": sid, "sortPriority": j + 1, "status": "ACTIVE", "name": f"Rünner {j}"}
-                    for j, sid in enumerate(self.selection_ids)
-                ],
-            }
+            self.definitions[mid] = _definition(
+                i, self.selection_ids, event_type_id, market_type, country_code
+            )
             for j, sid in enumerate(self.selection_ids):
                 self.best[(mid, sid)] = 40 + 20 * j
                 self.tv[(mid, sid)] = 0.0
@@ -328,6 +376,7 @@ class SyntheticMarkets:
             md = dict(self.definitions[mid])
             md["version"] = md["version"] + 1
             md["inPlay"] = not md["inPlay"]
+            md["betDelay"] = _IN_PLAY_BET_DELAY if md["inPlay"] else 0
             self.definitions[mid] = md
             return "mcm", {"id": mid, "marketDefinition": md}
         sid = self.selection_ids[rng.randrange(len(self.selection_ids))]
@@ -340,9 +389,9 @@ class SyntheticMarkets:
         atl = [[TICKS[new + 1 + k], round(rng.uniform(1, 200), 2)] for k in range(3)]
         if new > old:  # the old best lay became a back price, clear what fell off
             atl.append([TICKS[old + 1], 0])
-        elif new < old:
+        elif new < old:  # the old best back became the best lay: a smaller size there
             atb.append([TICKS[old], 0])
-            atl.insert(0, [TICKS[new + 1], round(rng.uniform(1, 50), 2)])
+            atl[0][1] = round(rng.uniform(1, 50), 2)  # one price once per ladder, as Betfair
         rc["atb"] = atb
         rc["atl"] = atl
         if rng.random() < 0.3:
@@ -1416,6 +1465,9 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(_serve(args))
     except KeyboardInterrupt:
         return 0
+    except OSError as exc:  # the port is taken, the host is not ours...: one line, no traceback
+        print(f"betfair mock: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

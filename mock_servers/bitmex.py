@@ -32,6 +32,7 @@ import hashlib
 import hmac
 import logging
 import random
+import sys
 import time
 import uuid
 from collections.abc import Iterable, Sequence
@@ -45,7 +46,7 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-__all__ = ["DEFAULT_SYMBOLS", "MockBitmexServer", "main", "start_mock"]
+__all__ = ["DEFAULT_SYMBOLS", "MockBitmexServer", "main", "start_mock", "trade_values"]
 
 logger = logging.getLogger("marketstreams.mock.bitmex")
 
@@ -71,6 +72,12 @@ _INSTRUMENTS = {
     "XRPUSD": (0.0001, 6_000),
     "ADAUSDT": (0.00001, 40_000),
 }
+# Quanto contracts: satoshis per contract per 1.0 of price (the multipliers real trade rows show:
+# grossValue = size x price x multiplier). Every other symbol is inverse like XBTUSD: one contract
+# is 1 USD, grossValue = size / price in satoshis.
+_QUANTO_MULTIPLIERS = {"ETHUSD": 100, "XRPUSD": 20_000, "SOLUSDT": 1_000, "ADAUSDT": 1_000_000}
+_SATOSHIS_PER_XBT = 100_000_000
+_XBT_USD = _INSTRUMENTS["XBTUSD"][0] * _INSTRUMENTS["XBTUSD"][1]  # quanto notionals' XBT price
 L2_KEYS = ["symbol", "id", "side"]
 L2_TYPES = {
     "symbol": "symbol",
@@ -85,6 +92,23 @@ L2_TYPES = {
 
 def _now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def trade_values(symbol: str, size: int, price: float) -> dict[str, Any]:
+    """``grossValue`` (satoshis), ``homeNotional`` and ``foreignNotional`` of a trade, as BitMEX
+    computes them: for XBTUSD ``grossValue`` is ``size / price`` XBT in satoshis and
+    ``homeNotional`` that in XBT (``grossValue / 1e8``), ``foreignNotional`` the USD size."""
+    multiplier = _QUANTO_MULTIPLIERS.get(symbol)
+    if multiplier is None:
+        gross = round(size * _SATOSHIS_PER_XBT / price)
+        return {
+            "grossValue": gross,
+            "homeNotional": gross / _SATOSHIS_PER_XBT,
+            "foreignNotional": float(size),
+        }
+    gross = round(size * price * multiplier)
+    foreign = gross / _SATOSHIS_PER_XBT * _XBT_USD
+    return {"grossValue": gross, "homeNotional": foreign / price, "foreignNotional": foreign}
 
 
 def _dumps(obj: Any) -> str:
@@ -195,9 +219,7 @@ class _Market:
             "price": price,
             "tickDirection": "ZeroPlusTick",
             "trdMatchID": str(uuid.UUID(int=rng.getrandbits(128))),
-            "grossValue": size * 100,
-            "homeNotional": size / price,
-            "foreignNotional": float(size),
+            **trade_values(self.symbol, size, price),
             "trdType": "Regular",
         }
         if level.size <= 0:
@@ -821,8 +843,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             await server.stop()
 
-    with contextlib.suppress(KeyboardInterrupt):
+    try:
         asyncio.run(run())
+    except KeyboardInterrupt:
+        pass
+    except OSError as exc:  # the port is taken, the host is not ours...: one line, no traceback
+        print(f"bitmex mock: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

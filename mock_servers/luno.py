@@ -10,7 +10,9 @@ Clients connect to ``ws://HOST:PORT/api/1/stream/{PAIR}`` and speak to it exactl
 * then one update per sequence number, every connected client of the pair receiving the same ones:
   trades (a maker filled to zero just disappears), a create (a taker's leftover rests in the same
   message), a delete, a status change, or nothing at all;
-* ``""`` text frames keep quiet connections alive in both directions, plus websocket pings.
+* ``""`` text frames (the two characters: a JSON empty string, as Luno sends them) keep quiet
+  connections alive in both directions, plus websocket pings; an empty frame from a client is
+  taken as a keepalive too.
 
 Each pair has ONE true book (orders by id, price levels with exact :class:`~decimal.Decimal` sums)
 and one sequence. :meth:`LunoMockServer.true_depth` and :meth:`LunoMockServer.digest` let a test
@@ -65,7 +67,9 @@ _MIN_SLEEP: Final = 0.001  # lets high rates generate in batches instead of one 
 _ERROR_CLOSE_CODE: Final = 1008  # policy violation: after every Luno-style error frame
 _VOLUME_QUANTUM: Final = Decimal("0.000001")
 _ID_ALPHABET: Final = string.ascii_uppercase + string.digits
-_KEEPALIVE: Final = ""
+_KEEPALIVE: Final = '""'  # the two characters, as Luno sends them (a JSON empty string)
+# What counts as a keepalive from a client: Luno's ``""``, and an empty frame from lenient clients.
+_CLIENT_KEEPALIVES: Final = frozenset({'""', b'""', "", b""})
 
 
 def _plain(value: Decimal) -> str:
@@ -598,7 +602,8 @@ class LunoMockServer:
     to secrets, ``None`` accepts any JSON object, ``{}`` included. ``orders`` resting orders per
     pair to start with; ``rate`` updates per second per pair from a background task (0 disables
     it; :meth:`pause` and :meth:`step` give full control). ``keepalive_interval`` seconds of quiet
-    bring a ``""`` frame, ``ping_interval`` a websocket ping (``None`` disables either).
+    bring a ``""`` frame (the two characters, as Luno sends them), ``ping_interval`` a websocket
+    ping (``None`` disables either).
     ``snapshot_padding_bytes`` adds far-from-mid resting orders until the snapshot frame is larger
     than that, for testing clients' frame limits.
 
@@ -649,6 +654,8 @@ class LunoMockServer:
         self._generators: list[asyncio.Task[None]] = []
         self._frames_sent = 0
         self._updates_generated = 0
+        self._keepalives_sent = 0
+        self._keepalive_sent = asyncio.Condition()
 
     # -- lifecycle
 
@@ -730,6 +737,16 @@ class LunoMockServer:
     @property
     def updates_generated(self) -> int:
         return self._updates_generated
+
+    @property
+    def keepalives_sent(self) -> int:
+        """``""`` keepalive frames sent, to every client together."""
+        return self._keepalives_sent
+
+    async def wait_keepalives(self, n: int) -> None:
+        """Return once :attr:`keepalives_sent` has reached ``n`` (a test's synchronisation)."""
+        async with self._keepalive_sent:
+            await self._keepalive_sent.wait_for(lambda: self._keepalives_sent >= n)
 
     def connections(self, pair: str | None = None) -> int:
         """Open connections (authenticating ones included), of ``pair`` or of all pairs."""
@@ -903,7 +920,7 @@ class LunoMockServer:
         try:
             async with asyncio.timeout(self._auth_timeout):
                 message = await client.ws.recv()
-                while message in ("", b""):  # a keepalive is not the credentials message
+                while message in _CLIENT_KEEPALIVES:  # a keepalive is not the credentials
                     message = await client.ws.recv()
         except TimeoutError:
             await self._refuse(client, "auth_timeout", "you took too long to provide credentials")
@@ -938,7 +955,7 @@ class LunoMockServer:
             tasks.append(asyncio.create_task(self._ping_loop(client, self._ping_interval)))
         try:
             async for message in client.ws:  # keepalives and anything else: ignored
-                if message not in ("", b"") and logger.isEnabledFor(logging.DEBUG):
+                if message not in _CLIENT_KEEPALIVES and logger.isEnabledFor(logging.DEBUG):
                     logger.debug("luno mock: ignoring client frame %.80r", message)
         finally:
             for task in tasks:
@@ -966,6 +983,9 @@ class LunoMockServer:
                     await ws.send(_KEEPALIVE)
                     self._frames_sent += 1
                     client.last_sent = loop.time()
+                    self._keepalives_sent += 1
+                    async with self._keepalive_sent:
+                        self._keepalive_sent.notify_all()
                     continue
                 item = queue.popleft()
                 if loop.time() < client.silent_until:

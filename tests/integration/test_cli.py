@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import re
+import socket
 import sys
 
 import aiohttp
+import pytest
 
 from .clirun import run_cli
 
@@ -48,3 +50,18 @@ async def test_mock_luno_runs_alone_and_serves() -> None:
     finally:
         proc.terminate()
         await proc.wait()
+
+
+@pytest.mark.parametrize("venue", ["luno", "bitmex", "betfair"])
+def test_mock_on_a_taken_port_says_so_in_one_line(venue: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_cli("mock", venue, "--port", str(port))
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"{venue} mock: ") and str(port) in lines[0]
+    assert "in use" in lines[0]

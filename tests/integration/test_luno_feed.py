@@ -156,6 +156,33 @@ async def test_malformed_frame_is_counted_not_fatal(
     assert "malformed" in caplog.text and watch.mismatches == []
 
 
+async def test_keepalives_every_second_are_not_malformed(caplog: pytest.LogCaptureFixture) -> None:
+    # Luno sends the two characters "" on a quiet stream; none of them may count as malformed.
+    async with LunoMockServer(
+        pairs=("XBTZAR",), seed=4, orders=200, credentials={KEY: SECRET}, keepalive_interval=1.0,
+        ping_interval=None,
+    ) as mock:  # fmt: skip
+        mock.pause()
+        feed = make_feed(mock, silence_timeout=10.0)
+        watch = Watch(mock)
+        task = await run_with(Updater(feed, hooks=[watch]))
+        try:
+            with caplog.at_level(logging.WARNING, logger="marketstreams.luno"):
+                await watch.until(lambda: feed.book.is_valid)
+                async with asyncio.timeout(GUARD):
+                    await mock.wait_keepalives(3)
+                # An update after the keepalives: once it is applied, so are they.
+                await mock.step(1)
+                await watch.until(lambda: feed.book.sequence == mock.sequence("XBTZAR"))
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    assert mock.keepalives_sent >= 3
+    assert feed.stats.malformed == 0 and "malformed" not in caplog.text
+    assert feed.stats.messages >= 1 + 3 + 1  # snapshot, keepalives, the update
+    assert feed.stats.connects == 1 and watch.mismatches == []
+
+
 async def test_slow_hook_does_not_delay_other_hooks(server: LunoMockServer) -> None:
     feed = make_feed(server)
     slow_started = asyncio.Event()

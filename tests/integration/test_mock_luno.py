@@ -22,6 +22,7 @@ from mock_servers.luno import LunoMockServer, book_digest
 
 PAIR = "XBTZAR"
 TIMEOUT = 10.0
+KEEPALIVE = '""'  # Luno's keepalive: the two characters, a JSON empty string
 
 
 class ReferenceBook:
@@ -95,7 +96,7 @@ async def recv(ws: ClientConnection) -> str | bytes:
 
 async def recv_json(ws: ClientConnection) -> dict[str, Any]:
     frame = await recv(ws)
-    while frame == "":  # keepalive
+    while frame == KEEPALIVE:
         frame = await recv(ws)
     decoded = orjson.loads(frame)
     assert isinstance(decoded, dict)
@@ -167,7 +168,9 @@ async def test_wrong_credentials_get_invalid_credentials_then_close() -> None:
 
 async def test_no_credentials_configured_accepts_an_empty_object(server: LunoMockServer) -> None:
     async with connect(stream_url(server)) as ws:
-        await ws.send("")  # a keepalive before the credentials is not the credentials
+        # keepalives before the credentials are not the credentials: Luno's, and an empty frame
+        await ws.send(KEEPALIVE)
+        await ws.send("")
         await ws.send("{}")
         assert int((await recv_json(ws))["sequence"]) == server.sequence(PAIR)
 
@@ -286,7 +289,8 @@ async def test_client_keepalives_are_ignored_and_quiet_pairs_get_keepalives() ->
         mock.pause()
         ws, snapshot = await subscribe(mock)
         async with ws:
-            assert await recv(ws) == ""
+            assert await recv(ws) == KEEPALIVE  # the two characters, as Luno sends them
+            await ws.send(KEEPALIVE)
             await ws.send("")
             await mock.step(1)
             assert int((await recv_json(ws))["sequence"]) == int(snapshot["sequence"]) + 1
@@ -367,7 +371,7 @@ async def test_silence_sends_nothing_and_the_missed_updates_are_lost() -> None:
             # The first frame after the silence is a keepalive: the three updates are gone.
             while True:
                 frame = await recv(ws)
-                assert frame == ""
+                assert frame == KEEPALIVE
                 if loop.time() - began >= 0.3:
                     break
             assert mock.frames_sent == sent + 1  # nothing at all went out meanwhile

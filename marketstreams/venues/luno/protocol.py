@@ -14,7 +14,9 @@ Rules (Luno's documentation and real captures):
 * a trade subtracts ``base`` from its maker order, which disappears at zero with no delete;
   a trade for an unknown maker, or one that would leave a negative volume, means we are out of
   sync (treated like a gap);
-* ``""`` is a keepalive; ``{"error_code": .., "error": ..}`` is an error and the server closes.
+* ``""`` (the two characters, a JSON empty string) is a keepalive, and so is an empty frame (some
+  servers and proxies send one); ``{"error_code": .., "error": ..}`` is an error and the server
+  closes.
 """
 
 from __future__ import annotations
@@ -73,12 +75,14 @@ class Updated:
 
 @dataclass(slots=True)
 class Keepalive:
-    """The server's ``""`` keepalive frame."""
+    """The server's ``""`` keepalive frame (or an empty frame, taken the same way)."""
 
 
 Event = Snapshot | Updated | Keepalive
 
 _KEEPALIVE = Keepalive()
+# Luno sends ``""``; an empty frame carries nothing either, so it is no malformed frame.
+_KEEPALIVE_FRAMES = frozenset({'""', b'""', "", b""})
 _SIDES = {"BID": "bid", "ASK": "ask"}
 
 
@@ -128,7 +132,7 @@ class LunoProtocol:
 
     def receive(self, frame: str | bytes) -> Event:
         """Apply one frame (see the class docstring)."""
-        if frame == '""' or frame == b'""':
+        if len(frame) <= 2 and frame in _KEEPALIVE_FRAMES:  # len first: no hash of big frames
             return _KEEPALIVE
         try:
             msg = orjson.loads(frame)

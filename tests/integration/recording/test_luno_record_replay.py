@@ -43,7 +43,7 @@ async def test_recorded_session_replays_call_for_call(tmp_path: Path, waiter: Wa
                     SECRET,
                     url=server.url,
                     backoff=Backoff(initial=0.01, maximum=0.05),
-                    silence_timeout=0.6,
+                    silence_timeout=1.5,  # well above the 0.2 s keepalive, even on a loaded machine
                     keepalive_interval=0.3,
                     record=recorder,
                 )

@@ -188,6 +188,13 @@ def test_keepalive_frames() -> None:
     p = LunoProtocol("XBTZAR")
     assert isinstance(p.receive('""'), Keepalive)
     assert isinstance(p.receive(b'""'), Keepalive)
+    # An empty frame carries nothing: a keepalive too, never a malformed frame.
+    assert isinstance(p.receive(""), Keepalive)
+    assert isinstance(p.receive(b""), Keepalive)
+    # Only those: anything else short is still malformed.
+    for junk in ('"', "x", b"''"):
+        with pytest.raises(MalformedFrameError):
+            p.receive(junk)
 
 
 def test_credentials_frame() -> None:
