@@ -257,9 +257,12 @@ async def _run_proxy(config: ProxyConfig, feeds: list[Feed], open_browser: bool)
 
 
 class _ReportedByTheCommand(logging.Filter):
-    """Drops the Updater's log of a feed's fatal error: the command reports it, as one line."""
+    """Drops the logs of failures the command reports itself, as one line each: the Updater's
+    of a feed's fatal error, a replay's of a failed source (marked ``in_result``)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "in_result", False):
+            return False
         return not (record.name == "marketstreams.updater" and record.msg == _FEED_STOPPED)
 
 

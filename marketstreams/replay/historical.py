@@ -125,6 +125,15 @@ def _line_applier(
     return filtered
 
 
+_LOGGED_BAD_LINES = 10  # a file's first bad lines are logged, the others only counted
+
+
+def _log_bad_line(name: str, lineno: int, exc: Exception, skipped: int) -> None:
+    more = " (further bad lines of this file: counted, not logged)"
+    tail = more if skipped == _LOGGED_BAD_LINES else ""
+    logger.warning("%s:%d: skipped a bad line: %s%s", name, lineno, short(exc), tail)
+
+
 def _play(
     job: FileJob,
     cache: HistoricalCache,
@@ -162,7 +171,8 @@ def _play(
                     if job.strict:
                         raise ReplayError(source.name, lineno, short(exc)) from None
                     result.skipped += 1
-                    logger.warning("%s:%d: skipped a bad line: %s", source.name, lineno, short(exc))
+                    if result.skipped <= _LOGGED_BAD_LINES:
+                        _log_bad_line(source.name, lineno, exc, result.skipped)
                     continue
                 if cache.created != created:  # a new market: its book is among these
                     created = cache.created

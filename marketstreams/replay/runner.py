@@ -85,8 +85,8 @@ def replay(
         results[i] = frs
         for fr in frs:
             done += 1
-            if fr.error is not None:
-                logger.error("%s: %s", fr.source, fr.error)
+            if fr.error is not None:  # (also in the result: a command reporting it drops this)
+                logger.error("%s: %s", fr.source, fr.error, extra={"in_result": True})
             if progress is not None:
                 progress(fr, done, total)
 
