@@ -294,6 +294,31 @@ def test_side_by_side_hook_calls_come_in_receive_time_order(
     assert switches > 10  # interleaved, as live, not one channel after the other
 
 
+class CountingHook:
+    def __init__(self) -> None:
+        self.markets: set[str] = set()
+        self.calls = 0
+
+    def __call__(self, book: Any, trades: list[Any]) -> None:
+        self.markets.add(book.market)
+        self.calls += 1
+
+    def result(self) -> dict[str, int]:
+        return {"calls": self.calls, "markets": len(self.markets)}
+
+
+def test_side_by_side_one_hook_object_sees_every_channel(
+    side_by_side: tuple[Path, float],
+) -> None:
+    folder, _ = side_by_side
+    paced = replay(folder, hooks=[CountingHook()], speed=50)
+    assert not paced.errors
+    assert paced.results[0] == {"calls": paced.updates, "markets": 2}  # one copy, as live
+    full = replay(folder, hooks=[CountingHook()])  # speed=None: a copy per channel
+    assert full.updates == paced.updates
+    assert full.results[0]["markets"] == 1  # (dicts merged: each copy saw one market)
+
+
 def read_pty(fd: int) -> Iterator[str]:
     """What a child writes to its terminal, chunk by chunk, until it closes it."""
     while True:
