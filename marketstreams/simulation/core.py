@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import logging
 import math
+import numbers
+import operator
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
-from .ladder import MIN_BET_PAYOUT, MIN_BET_SIZE, MIN_BSP_LIABILITY, is_valid_price
+from .controls import Limits, exposure_refusal, refusal
+from .ladder import MIN_BSP_LIABILITY, is_valid_price
 from .order import (
     BACK,
     CANCELLED,
@@ -48,20 +51,6 @@ CANCEL_LATENCY = 0.170
 REPLACE_LATENCY = 0.280
 WIN_MINIMUM_ADJUSTMENT_FACTOR = 2.5
 MATCHING_MODES = ("flumine", "queue")
-
-_SIDES = (BACK, LAY)
-_ORDER_TYPES = (LIMIT, LIMIT_ON_CLOSE, MARKET_ON_CLOSE)
-_PERSISTENCE = ("LAPSE", "PERSIST", "MARKET_ON_CLOSE")
-
-
-class Limits(Protocol):
-    """The controls a strategy carries (flumine's names; None = no limit)."""
-
-    name: str
-    max_order_exposure: float | None
-    max_selection_exposure: float | None
-    max_trade_count: int | None
-    max_live_trade_count: int | None
 
 
 @dataclass(slots=True)
@@ -247,6 +236,18 @@ class MarketSimulator:
         """Validate an order (rules, then the strategy's controls) and send it: it comes back
         PENDING, or VIOLATION with the reason. Never raises for bad input."""
         now = book.publish_time or self._now
+        if not isinstance(selection_id, int) and not isinstance(selection_id, bool):
+            try:  # a numpy integer (a pandas-built strategy's) is an int
+                selection_id = operator.index(selection_id)
+            except TypeError:
+                pass
+        # plain floats from here on (numpy's would leak into results and JSON)
+        if isinstance(price, numbers.Real) and not isinstance(price, bool):
+            price = float(price)
+        if isinstance(size, numbers.Real) and not isinstance(size, bool):
+            size = float(size)
+        if isinstance(handicap, numbers.Real) and not isinstance(handicap, bool):
+            handicap = float(handicap)
         order = SimulatedOrder(
             str(next(self._ids)),
             limits.name,
@@ -263,7 +264,7 @@ class MarketSimulator:
         if not self.orders:
             self._observe(book)
         self.orders.append(order)
-        reason = self._refusal(limits, book, order)
+        reason = refusal(limits, book, order, self.orders)
         if reason is not None:
             order.status = VIOLATION
             order.violation = reason
@@ -288,7 +289,11 @@ class MarketSimulator:
             or order not in self._live
         ):
             return False
-        if size_reduction is not None and not size_reduction > 0:
+        if size_reduction is not None and (
+            not isinstance(size_reduction, int | float)
+            or isinstance(size_reduction, bool)
+            or not size_reduction > 0
+        ):
             return False
         order._cancel_pending = True
         self._actions.append(
@@ -302,6 +307,8 @@ class MarketSimulator:
         """Ask to move what is unmatched of an EXECUTABLE LIMIT order to ``new_price``: the old
         order is cancelled, the returned new one carries the cancelled size (VIOLATION when the
         replace is refused)."""
+        if isinstance(new_price, numbers.Real) and not isinstance(new_price, bool):
+            new_price = float(new_price)
         now = book.publish_time or self._now
         new = SimulatedOrder(
             str(next(self._ids)),
@@ -327,7 +334,7 @@ class MarketSimulator:
         elif new_price == order.price:
             reason = "replace: the new price is the order's price"
         else:
-            reason = self._exposure_refusal(limits, new, exclude=order)
+            reason = exposure_refusal(limits, new, self.orders, exclude=order)
         if reason is not None:
             new.status = VIOLATION
             new.violation = reason
@@ -441,11 +448,11 @@ class MarketSimulator:
         market_type = md.get("marketType")
         divisor = md.get("eachWayDivisor")
         for order in self.orders:
-            status = statuses.get(_key(order.selection_id, order.handicap))
-            order.runner_status = status
-            if order.status == VIOLATION:
+            if order.status == VIOLATION:  # (its runner may not even exist)
                 order.profit = 0.0
                 continue
+            status = statuses.get(_key(order.selection_id, order.handicap))
+            order.runner_status = status
             order.profit = settle_profit(
                 order,
                 status,
@@ -464,103 +471,6 @@ class MarketSimulator:
         self._actions.clear()
         for order in list(self._live):
             self._lapse(order, self._now)
-
-    # -- validation -------------------------------------------------------------------------------
-
-    def _refusal(self, limits: Limits, book: Any, order: SimulatedOrder) -> str | None:
-        side, price, size, kind = order.side, order.price, order.size, order.order_type
-        if side not in _SIDES:
-            return f"side must be BACK or LAY, not {side!r}"
-        if kind not in _ORDER_TYPES:
-            return f"order_type must be one of {', '.join(_ORDER_TYPES)}, not {kind!r}"
-        if order.persistence not in _PERSISTENCE:
-            return (
-                f"persistence must be one of {', '.join(_PERSISTENCE)}, not {order.persistence!r}"
-            )
-        if not isinstance(size, int | float) or isinstance(size, bool) or not size > 0:
-            return f"size must be a positive number, not {size!r}"
-        if round(size, 2) != size:
-            return f"size {size!r} has more than 2 decimals"
-        if kind != MARKET_ON_CLOSE and not is_valid_price(price):
-            return f"price {price!r} is not on the Betfair price ladder"
-        if kind == LIMIT:
-            if size < MIN_BET_SIZE and price * size < MIN_BET_PAYOUT:
-                return (
-                    f"size {size} is below the minimum bet ({MIN_BET_SIZE}) and its payout "
-                    f"below {MIN_BET_PAYOUT}"
-                )
-        elif side == BACK and size < MIN_BET_SIZE:
-            return f"liability {size} is below the minimum bet ({MIN_BET_SIZE})"
-        elif side == LAY and size < MIN_BSP_LIABILITY:
-            return f"liability {size} is below the minimum BSP liability ({MIN_BSP_LIABILITY})"
-        if book.status != "OPEN":
-            return f"market is {book.status}, not OPEN"
-        try:
-            runner = book.runner(order.selection_id, order.handicap)
-        except (KeyError, TypeError):
-            return f"runner {order.selection_id} (handicap {order.handicap}) is not in the market"
-        if runner.status == "REMOVED":
-            return f"runner {order.selection_id} is REMOVED"
-        return self._controls_refusal(limits, order)
-
-    def _controls_refusal(self, limits: Limits, order: SimulatedOrder) -> str | None:
-        mine = [
-            o
-            for o in self.orders
-            if o.strategy == order.strategy
-            and o is not order
-            and o.selection_id == order.selection_id
-            and o.handicap == order.handicap
-            and o.status != VIOLATION
-        ]
-        max_trades = limits.max_trade_count
-        if max_trades is not None:
-            trades = len({o.trade_id for o in mine})
-            if trades >= max_trades:
-                return f"max_trade_count: trade count ({trades}) >= max_trade_count ({max_trades})"
-        max_live = limits.max_live_trade_count
-        if max_live is not None:
-            live = len({o.trade_id for o in mine if o.live})
-            if live >= max_live:
-                return (
-                    f"max_live_trade_count: live trade count ({live}) >= "
-                    f"max_live_trade_count ({max_live})"
-                )
-        return self._exposure_refusal(limits, order, mine=mine)
-
-    def _exposure_refusal(
-        self,
-        limits: Limits,
-        order: SimulatedOrder,
-        *,
-        exclude: SimulatedOrder | None = None,
-        mine: list[SimulatedOrder] | None = None,
-    ) -> str | None:
-        exposure = order.exposure
-        cap = limits.max_order_exposure
-        if cap is not None and exposure > cap:
-            return f"max_order_exposure: order exposure ({exposure}) > max_order_exposure ({cap})"
-        cap = limits.max_selection_exposure
-        if cap is None:
-            return None
-        if mine is None:
-            mine = [
-                o
-                for o in self.orders
-                if o.strategy == order.strategy
-                and o is not order
-                and o.selection_id == order.selection_id
-                and o.handicap == order.handicap
-            ]
-        win, lose = _exposures([o for o in mine if o is not exclude])
-        current = -lose if order.side == BACK else -win
-        potential = current + exposure
-        if potential > cap:
-            return (
-                f"max_selection_exposure: potential selection exposure ({potential:.2f}) > "
-                f"max_selection_exposure ({cap})"
-            )
-        return None
 
     # -- requests on their way ---------------------------------------------------------------------
 
@@ -955,32 +865,3 @@ def _matching_order(orders: list[SimulatedOrder]) -> list[SimulatedOrder]:
     )
     moc = [o for o in orders if o.order_type == MARKET_ON_CLOSE]
     return lays + backs + moc
-
-
-def _exposures(orders: list[SimulatedOrder]) -> tuple[float, float]:
-    """Worst profit if the selection wins / loses, from matched and unmatched parts (PENDING
-    and refused orders left out, as flumine does)."""
-    win = lose = 0.0
-    for o in orders:
-        if o.status in (PENDING, VIOLATION):
-            continue
-        if o.order_type == LIMIT:
-            if o.size_matched:
-                p, s = o.average_price_matched, o.size_matched
-                if o.side == BACK:
-                    win += (p - 1) * s
-                    lose -= s
-                else:
-                    win -= (p - 1) * s
-                    lose += s
-            left = o.size_remaining
-            if left:
-                if o.side == BACK:
-                    lose -= left
-                else:
-                    win -= (o.price - 1) * left
-        elif o.side == BACK:
-            lose -= o.size
-        else:
-            win -= o.size
-    return round(win, 2), round(lose, 2)

@@ -314,3 +314,19 @@ def test_books_of_other_venues_are_skipped_quietly(tmp_path: Path) -> None:
         hook(luno, [])
     assert Counting.calls == 0 and hook.errors == 0
     assert hook.result()["orders"] == []
+
+
+def test_queue_matching_on_the_shared_files() -> None:
+    folder = shared_data("betfair", "historic")
+    flumine = simulate(folder, [BackFavourite(), LayFavourite30()])
+    queue = simulate(folder, [BackFavourite(), LayFavourite30()], matching="queue")
+    _check(queue)
+    # the same decisions (the strategies only read the books), matched by other rules
+    assert [(o.market_id, o.side, o.price) for o in queue.orders] == [
+        (o.market_id, o.side, o.price) for o in flumine.orders
+    ]
+    assert sum(o.size_matched > 0 for o in queue.orders) >= 5
+    # the delivering book's volume is not the order's in queue mode: never more matched there
+    for fast, slow in zip(flumine.orders, queue.orders, strict=True):
+        at_placement = sum(s for t, _, s in fast.matches if t == fast.placed_at)
+        assert sum(s for t, _, s in slow.matches if t == slow.placed_at) <= at_placement

@@ -102,3 +102,13 @@ def test_max_live_trade_count_frees_up_when_an_order_completes() -> None:
     x.tick(dt=0.1)
     assert first.status == "EXECUTION_COMPLETE"
     assert x.place(1, "BACK", 3.0, 5.0, limits).status == "PENDING"
+
+
+def test_numpy_numbers_are_numbers() -> None:
+    import numpy as np
+
+    x = ready()
+    order = x.place(np.int64(1), "BACK", np.float64(3.5), np.float64(5.0))  # type: ignore[arg-type]
+    assert order.status == "PENDING", order.violation
+    assert type(order.selection_id) is int
+    assert type(order.price) is float and type(order.size) is float

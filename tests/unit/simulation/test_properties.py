@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from marketstreams.simulation import PRICES
-from tests.unit.simulation._books import Exchange, runner_def
+from tests.unit.simulation._books import Exchange, Limits, runner_def
 
 prices = st.sampled_from(PRICES[:200])
 sizes = st.integers(min_value=200, max_value=50_000).map(lambda cents: cents / 100)
@@ -97,3 +97,46 @@ def test_a_fully_matched_back_wins_size_times_price_minus_one_or_loses_its_size(
     first, second = ("WINNER", "LOSER") if wins else ("LOSER", "WINNER")
     x.tick(status="CLOSED", runners=[runner_def(1, first), runner_def(2, second)])
     assert order.profit == (round(size * (price - 1), 2) if wins else -size)
+
+
+junk = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 2000),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=5),
+    st.sampled_from(["BACK", "LAY", "LIMIT", "MARKET_ON_CLOSE", "LIMIT_ON_CLOSE", "PERSIST"]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(junk, junk, junk, junk, junk, junk, junk)
+def test_placing_never_raises_whatever_it_is_given(
+    selection: Any, side: Any, price: Any, size: Any, handicap: Any, persistence: Any, kind: Any
+) -> None:
+    x = Exchange()
+    x.tick([{"id": 1, "atb": [[3.0, 20]], "atl": [[3.1, 20]]}])
+    order = x.place(
+        selection, side, price, size, handicap=handicap, persistence=persistence, order_type=kind
+    )
+    assert order.status in ("PENDING", "VIOLATION")
+    assert (order.violation is None) == (order.status == "PENDING")
+    x.tick(dt=0.2)
+    x.tick(status="CLOSED", runners=[runner_def(1, "WINNER"), runner_def(2, "LOSER")])
+    assert order.profit is not None
+
+
+@settings(max_examples=100, deadline=None)
+@given(junk, junk)
+def test_cancel_and_replace_never_raise(reduction: Any, new_price: Any) -> None:
+    x = Exchange()
+    x.tick([{"id": 1, "atb": [[3.0, 20]], "atl": [[3.1, 20]]}])
+    order = x.place(1, "BACK", 4.0, 10.0)
+    x.tick(dt=0.2)
+    assert order.status == "EXECUTABLE"
+    x.sim.cancel(order, x.book, reduction)
+    new = x.sim.replace(Limits(), order, x.book, new_price)
+    assert new.status in ("PENDING", "VIOLATION")
+    x.tick(dt=0.5)
+    x.tick(dt=0.5)
+    assert order.size_matched + order.size_cancelled + order.size_remaining <= 10.0
