@@ -407,15 +407,22 @@ def test_sigint_to_the_replay_parent_alone_stops_its_workers() -> None:
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     workers: set[int] = set()
-    guard = time.monotonic() + HANG_GUARD
-    while len(workers) < 2 and time.monotonic() < guard:
-        assert proc.poll() is None, proc.communicate()
-        workers = children(proc.pid)  # the pool's worker processes, once started
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=0.05)
-    assert len(workers) >= 2
-    proc.send_signal(signal.SIGINT)  # the parent only, not its process group
-    _, err = proc.communicate(timeout=HANG_GUARD)
+    try:
+        guard = time.monotonic() + HANG_GUARD
+        while len(workers) < 2 and time.monotonic() < guard:
+            assert proc.poll() is None, proc.communicate()
+            workers = children(proc.pid)  # the pool's worker processes, once started
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=0.05)
+        assert len(workers) >= 2
+        proc.send_signal(signal.SIGINT)  # the parent only, not its process group
+        _, err = proc.communicate(timeout=HANG_GUARD)
+    finally:  # a failed test leaves no replay behind (while the parent lives, so do its pids)
+        if proc.poll() is None:
+            for pid in [*workers, proc.pid]:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            proc.wait()
     assert proc.returncode == 130
     assert "Traceback" not in err, err
     assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
