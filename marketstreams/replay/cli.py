@@ -25,6 +25,7 @@ DESCRIPTION = (
     "stdout, or with --json one JSON document on stdout and the line on stderr. See "
     "docs/replay.md."
 )
+MIN_SPEED = 0.001
 EPILOG = "exit status: 0 done, 1 a source failed (named on stderr), 2 bad arguments, 130 Ctrl-C"
 
 
@@ -66,6 +67,10 @@ def run(args: argparse.Namespace, p: argparse.ArgumentParser) -> int:
         p.error("--inplay and --preplay exclude each other")
     if args.speed is not None and not args.speed > 0:
         p.error("--speed must be positive")
+    if args.speed is not None and args.speed < MIN_SPEED:
+        p.error(
+            f"--speed must be at least {MIN_SPEED} (a day of data in {1 / MIN_SPEED:,.0f} days)"
+        )
     if args.workers < 1:
         p.error("--workers must be at least 1")
     flt = ReplayFilter.make(

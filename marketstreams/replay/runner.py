@@ -97,7 +97,9 @@ def replay(
         own = executor is None
         if own:
             _preload(jobs)
-        pool: cf.Executor = executor or cf.ProcessPoolExecutor(max_workers=workers)
+        # (never more processes than jobs: a fork start method starts them all at once)
+        size = min(workers, max(1, len(jobs)))
+        pool: cf.Executor = executor or cf.ProcessPoolExecutor(max_workers=size)
         interrupted = False
         try:
             # Largest files first, so one big file does not finish last on its own.

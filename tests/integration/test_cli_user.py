@@ -101,6 +101,8 @@ def test_top_level_help_names_every_command() -> None:
         (["replay", "/nonexistent/data"], 2, "no such replay source"),
         (["replay", ".", "--speed", "0"], 2, "--speed must be positive"),
         (["replay", ".", "--workers", "0"], 2, "--workers must be at least 1"),
+        (["replay", ".", "--speed", "1e-300"], 2, "--speed must be at least 0.001"),
+        (["record", "betfair", "1.2", "--url", "h:abc", "--out", "x"], 2, "HOST:PORT, not 'h:abc'"),
         (["replay", ".", "--bogus"], 2, "unrecognized arguments: --bogus"),
         (["record", "kraken", "X", "--out", "x"], 2, "invalid choice: 'kraken'"),
         (["record", "luno", "--out", "x"], 2, "name at least one luno market"),
@@ -446,10 +448,11 @@ async def test_demo_summary_shows_quotes_rates_and_trades_per_market() -> None:
     bitmex = rows[("bitmex", "XBTUSD")]
     assert "seq" not in bitmex and re.search(r"upd/s +bid .+ ask .+ trades +\d+", bitmex)
     betfair = [line for (venue, _), line in rows.items() if venue == "betfair"]
-    assert betfair and all(
+    assert betfair and any(  # (a market may have no prices yet on a loaded machine)
         re.search(r"upd/s +\w+ +fav .+ back .+ @ [\d.]+ +lay .+ @ [\d.]+ +matched [\d,]+", row)
         for row in betfair
     ), betfair
+    assert all("fav" in row or "no prices yet" in row for row in betfair), betfair
     assert out.getvalue().rstrip().splitlines()[-1].startswith("demo: luno=")
 
 

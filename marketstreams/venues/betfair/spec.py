@@ -40,6 +40,8 @@ def feeds(
     url = opts.pop("url", None)
     if url:
         host, _, port_text = url.rpartition(":") if ":" in url else (url, "", "")
+        if port_text and not (port_text.isdigit() and 0 < int(port_text) < 65536):
+            raise ConfigurationError(f"betfair's url is HOST:PORT, not {url!r}")
         port = int(port_text) if port_text else DEFAULT_PORT
     ca_file = plain(opts.pop("ca_file", None))
     filters: dict[str, Any] = {k: list(opts.pop(k)) for k in FILTERS if k in opts}
