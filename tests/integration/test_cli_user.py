@@ -177,14 +177,24 @@ async def test_record_betfair_without_its_ca_is_one_line_and_leaves_no_files(
     assert list(discover(tmp_path)) == []  # the empty files removed
 
 
-async def test_proxy_betfair_without_its_ca_is_one_line() -> None:
+@pytest.mark.parametrize("how", ["command line", "config file"])
+async def test_proxy_betfair_without_its_ca_is_one_line(how: str, tmp_path: Path) -> None:
     async with BetfairMockServer(rate=50.0) as server:
         ep = server.endpoint()
+        if how == "config file":
+            config = tmp_path / "proxy.toml"
+            config.write_text(
+                f'port = 0\n[venues.betfair]\nmarkets = ["1.900000001"]\n'
+                f'url = "{ep.host}:{ep.port}"\n'
+            )
+            args = ["--config", str(config)]
+        else:
+            args = ["betfair:1.900000001", "--url", f"betfair={ep.host}:{ep.port}", "--port", "0"]
         code, _, err = await acli(
-            "proxy", "betfair:1.900000001", "--url", f"betfair={ep.host}:{ep.port}",
-            "--port", "0",
+            "proxy",
+            *args,
             env={"BETFAIR_APP_KEY": ep.app_key, "BETFAIR_SESSION_TOKEN": ep.session},
-        )  # fmt: skip
+        )
     assert code == 1
     line = one_line(err)
     assert BETFAIR_TLS.search(line.replace("--ca-file VENUE=FILE", "--ca-file")), line
