@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import errno
 import logging
+import signal
 import sys
 import time
 import webbrowser
@@ -44,7 +45,7 @@ def available_venues() -> list[VenueSpec]:
 
 
 class _Summary:
-    """Counts deliveries per venue and draws the terminal summary."""
+    """Counts deliveries per venue and market and draws the terminal summary."""
 
     def __init__(self, out: TextIO, venues: list[str]) -> None:
         self.out = out
@@ -52,20 +53,39 @@ class _Summary:
         self.delivered: Counter[str] = Counter()
         self.trades: Counter[str] = Counter()
         self.books: dict[tuple[str, str], Any] = {}
+        self.updates: Counter[tuple[str, str]] = Counter()  # per market
+        self.market_trades: Counter[tuple[str, str]] = Counter()
+        self._before: tuple[float, Counter[tuple[str, str]]] = (0.0, Counter())
         self.tty = out.isatty()
         self._lines = 0
         self.paper: Any = None  # the demo's PaperTrading hook (one paper strategy per venue)
 
     def hook(self, book: Any, trades: list[Trade]) -> None:
+        key = (book.venue, book.market)
         self.delivered[book.venue] += 1
         self.trades[book.venue] += len(trades)
-        self.books[(book.venue, book.market)] = book
+        self.updates[key] += 1
+        self.market_trades[key] += len(trades)
+        self.books[key] = book
+
+    def rows(self, elapsed: float) -> list[str]:
+        """One row per market: state, best bid and ask (Betfair: the favourite's best back and
+        lay), updates a second since the last draw, trades (Betfair: matched volume)."""
+        then, counts = self._before
+        span = elapsed - then
+        rows = []
+        for key, book in sorted(self.books.items()):
+            venue, market = key
+            rate = (self.updates[key] - counts[key]) / span if span > 0 else 0.0
+            state = "ok" if book.is_valid else "INVALID"
+            quote = _quote(book, self.market_trades[key])
+            rows.append(f"  {venue:<8} {market:<14} {state:<8} {rate:6.1f} upd/s  {quote}")
+        self._before = (elapsed, self.updates.copy())
+        return rows
 
     def draw(self, elapsed: float, url: str | None) -> None:
         rows = [f"marketstreams demo: {elapsed:6.1f} s" + (f"   viewer {url}" if url else "")]
-        for (venue, market), book in sorted(self.books.items()):
-            state = "ok" if book.is_valid else "INVALID"
-            rows.append(f"  {venue:<8} {market:<14} {state:<8} {_quote(book)}")
+        rows.extend(self.rows(elapsed))
         rows.append(
             "  delivered "
             + " ".join(f"{v}={self.delivered[v]}" for v in self.venues)
@@ -86,13 +106,25 @@ class _Summary:
         return "demo: " + " ".join(f"{v}={self.delivered[v]}" for v in self.venues) + paper
 
 
-def _quote(book: Any) -> str:
+def _quote(book: Any, trades: int) -> str:
+    """Best bid and ask and the trades of an order book; the favourite's best back and lay and
+    the matched volume of a Betfair market."""
     view = describe(book, 1)
     if view["kind"] == "orderbook":
         bid, ask = (view[side][0] if view[side] else None for side in ("bids", "asks"))
-        return f"bid {_fmt(bid):>24}  ask {_fmt(ask):>24}  seq {view['sequence']}"
-    runners = view.get("runners", [])
-    return f"{view['status'] or '-'}  {len(runners)} runners"
+        return f"bid {_fmt(bid):>24}  ask {_fmt(ask):>24}  trades {trades:>6}"
+    runners = [r for r in view.get("runners", []) if r["status"] in (None, "ACTIVE")]
+    priced = [r for r in runners if r["back"] or r["ltp"]]
+    if not priced:
+        return f"{view['status'] or '-':<6} no prices yet"
+    # the favourite: the shortest price (its best back, else its last traded price)
+    fav = min(priced, key=lambda r: r["back"][0][0] if r["back"] else r["ltp"])
+    name = str(fav["name"] or fav["id"])[:12]
+    back = _fmt(tuple(fav["back"][0]) if fav["back"] else None)
+    lay = _fmt(tuple(fav["lay"][0]) if fav["lay"] else None)
+    matched = f"{view['matched'] or 0:,.0f}"
+    status = view["status"] or "-"
+    return f"{status:<6} fav {name:<12} back {back:>14}  lay {lay:>14}  matched {matched}"
 
 
 def _fmt(level: Any) -> str:
@@ -170,24 +202,39 @@ async def run_demo(
             if open_browser:
                 await _open_soon(proxy.url)
         runner = asyncio.create_task(updater.run(), name="marketstreams-demo")
+        stop = asyncio.Event()  # SIGTERM: stop as at the end of --duration
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGTERM, stop.set)
+        stopping = asyncio.create_task(stop.wait())
         start = time.monotonic()
         interval = 1.0 if summary.tty else 5.0
         try:
             while duration is None or time.monotonic() - start < duration:
                 remaining = interval if duration is None else duration - (time.monotonic() - start)
-                done, _ = await asyncio.wait({runner}, timeout=max(0.0, min(interval, remaining)))
-                if done:
+                done, _ = await asyncio.wait(
+                    {runner, stopping},
+                    timeout=max(0.0, min(interval, remaining)),
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                if runner in done:
                     runner.result()
+                    break
+                if stopping in done:
                     break
                 summary.draw(time.monotonic() - start, proxy.url if proxy else None)
         finally:
-            runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await runner
+            # (Ctrl-C cancels this coroutine: the final line is still printed)
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(signal.SIGTERM)
+            for task in (runner, stopping):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             if proxy is not None:
                 await proxy.stop()
-    out.write(summary.last_line() + "\n")
-    out.flush()
+            out.write(summary.last_line() + "\n")
+            out.flush()
     return 0
 
 

@@ -2,6 +2,7 @@
 
 MarketStreamsError
 ├── ConfigurationError            bad arguments, unknown market, bad filter
+│   └── TLSVerificationError      a venue's certificate is not trusted (host attached)
 ├── ProtocolError                 a venue sent something we cannot apply (frame attached)
 │   ├── MalformedFrameError       not JSON, or JSON of the wrong shape
 │   ├── FrameTooLargeError        over the configured frame size limit
@@ -35,6 +36,20 @@ class MarketStreamsError(Exception):
 
 class ConfigurationError(MarketStreamsError, ValueError):
     """Bad arguments: an unknown market, a malformed filter, an impossible option."""
+
+
+class TLSVerificationError(ConfigurationError):
+    """A venue's TLS certificate could not be verified: a set-up error (a mock or private
+    venue's CA not trusted), never retried. ``host`` is ``host:port``, ``reason`` the check that
+    failed."""
+
+    def __init__(self, host: str, reason: str) -> None:
+        self.host = host
+        self.reason = reason
+        super().__init__(f"cannot verify the TLS certificate of {host}: {reason}")
+
+    def __reduce__(self) -> tuple[type[TLSVerificationError], tuple[str, str]]:
+        return (type(self), (self.host, self.reason))
 
 
 class ProtocolError(MarketStreamsError):

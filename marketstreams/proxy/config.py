@@ -92,6 +92,15 @@ class ProxyConfig:
             else:
                 mine.markets.extend(m for m in spec.markets if m not in mine.markets)
 
+    def set_option(self, name: str, values: Mapping[str, Any], given: str = "") -> None:
+        """Set option ``name`` of each venue in ``values`` (``{"luno": "ws://..."}``), over
+        the config file's; a venue without markets is an error."""
+        by_name = {v.venue: v for v in self.venues}
+        for venue, value in values.items():
+            if venue not in by_name:
+                raise ConfigurationError(f"{given or name} given for {venue}, which has no markets")
+            by_name[venue].options[name] = value
+
 
 def parse_markets(names: Iterable[str]) -> list[VenueSpec]:
     """``["luno:XBTZAR", "luno:ETHZAR", "bitmex:XBTUSD,ETHUSD"]`` -> one spec per venue."""

@@ -3,7 +3,7 @@ marketstreams recordings of any venue through that venue's own feed logic; filte
 speed or at the recorded pace, in parallel across processes, or across machines through any
 ``concurrent.futures.Executor``.
 
-More in docs/modules.md (``marketstreams.replay``).
+More in docs/modules.md (``marketstreams.replay``); order and pace: docs/replay.md.
 """
 
 from .filters import ReplayFilter

@@ -42,6 +42,7 @@ class FileJob:
     strict: bool
     copy_hooks: bool
     speed: float | None = None
+    tick: Callable[[float], None] | None = None  # in-process only: see Pacer
 
 
 def historical_cache() -> HistoricalCache:
@@ -61,9 +62,12 @@ def run_file_job(job: FileJob) -> FileResult:
     try:
         cache = historical_cache()
         decided: dict[str, bool] = {}  # market id -> passes the market filter
-        apply_line = _line_applier(cache, job.market_filter, pacer(job.speed), decided)
+        apply_line = _line_applier(cache, job.market_filter, pacer(job.speed, job.tick), decided)
         _play(job, cache, apply_line, hooks.call if hooks else None, decided, result)
         result.filtered_markets = sum(1 for ok in decided.values() if not ok)
+        if result.lines and result.skipped == result.lines:
+            # not one line was a stream message: not a stream file, not an empty replay
+            raise ReplayError(source.name, None, f"none of its {result.lines} lines is valid")
         result.results = hooks.results(result.updates)
     except ReplayError as exc:
         result.error, result.error_line = exc.cause, exc.line
@@ -121,6 +125,15 @@ def _line_applier(
     return filtered
 
 
+_LOGGED_BAD_LINES = 10  # a file's first bad lines are logged, the others only counted
+
+
+def _log_bad_line(name: str, lineno: int, exc: Exception, skipped: int) -> None:
+    more = " (further bad lines of this file: counted, not logged)"
+    tail = more if skipped == _LOGGED_BAD_LINES else ""
+    logger.warning("%s:%d: skipped a bad line: %s%s", name, lineno, short(exc), tail)
+
+
 def _play(
     job: FileJob,
     cache: HistoricalCache,
@@ -158,7 +171,8 @@ def _play(
                     if job.strict:
                         raise ReplayError(source.name, lineno, short(exc)) from None
                     result.skipped += 1
-                    logger.warning("%s:%d: skipped a bad line: %s", source.name, lineno, short(exc))
+                    if result.skipped <= _LOGGED_BAD_LINES:
+                        _log_bad_line(source.name, lineno, exc, result.skipped)
                     continue
                 if cache.created != created:  # a new market: its book is among these
                     created = cache.created

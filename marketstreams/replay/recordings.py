@@ -16,7 +16,7 @@ import heapq
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,10 +38,13 @@ __all__ = [
     "RecordingFeed",
     "RecordingJob",
     "Replayable",
+    "SideBySideJob",
     "feed_for",
     "find_recordings",
+    "merge_streams",
     "merged",
     "run_recording_job",
+    "run_side_by_side",
 ]
 
 logger = logging.getLogger("marketstreams.replay")
@@ -98,8 +101,15 @@ def merged(players: list[ChannelPlayer]) -> Iterator[tuple[ChannelPlayer, Record
     """Records of every channel, in receive-time order (a channel's own order kept on ties).
 
     Records are read ahead, never applied ahead: a record is played only when it is next."""
+    for index, record in merge_streams(players):
+        yield players[index], record
+
+
+def merge_streams(streams: Sequence[Iterable[Record]]) -> Iterator[tuple[int, Record]]:
+    """``(stream index, record)`` of every stream, in receive-time order; on equal times the
+    earlier stream first, and a stream's own order always kept."""
     heap: list[tuple[float, int, int, Record]] = []
-    iterators = [iter(p) for p in players]
+    iterators = [iter(s) for s in streams]
     counter = 0
     for index, it in enumerate(iterators):
         first = next(it, None)
@@ -109,7 +119,7 @@ def merged(players: list[ChannelPlayer]) -> Iterator[tuple[ChannelPlayer, Record
     heapq.heapify(heap)
     while heap:
         _, _, index, record = heap[0]
-        yield players[index], record
+        yield index, record
         following = next(iterators[index], None)
         if following is None:
             heapq.heappop(heap)
@@ -178,6 +188,7 @@ class RecordingJob:
     strict: bool
     copy_hooks: bool
     speed: float | None = None
+    tick: Callable[[float], None] | None = None  # in-process only: see Pacer
 
     @property
     def source(self) -> Source:
@@ -193,7 +204,7 @@ def run_recording_job(job: RecordingJob) -> FileResult:
     hooks = JobHooks(job.hooks, job.copy_hooks, f" on {first.name}")
     wanted = job.market_filter.market_ids if job.market_filter is not None else None
     seen: set[tuple[str, str]] = set()
-    pace = pacer(job.speed)
+    pace = pacer(job.speed, job.tick)
     call = hooks.call
     started = time.perf_counter()
     try:
@@ -228,3 +239,95 @@ def run_recording_job(job: RecordingJob) -> FileResult:
         hooks.close()
     result.seconds = time.perf_counter() - started
     return result
+
+
+# -- channels recorded side by side, played together ------------------------------------------
+
+
+@dataclass(slots=True)
+class SideBySideJob:
+    """Recorded channels played together at a pace (``replay(..., speed=X)`` over several
+    channels): one clock, records in receive-time order across channels, one copy of each hook
+    seeing every channel, as the live hooks did."""
+
+    channels: list[RecordingJob]
+
+    @property
+    def source(self) -> Source:
+        return self.channels[0].source
+
+
+def run_side_by_side(job: SideBySideJob) -> list[FileResult]:
+    """Play the channels of ``job`` merged by receive time (see :func:`merge_streams`), paced by
+    one pacer; a FileResult per channel, in order. The hooks' results go to the first channel's
+    (the others get None, which the default reducer ignores). A channel that fails stops alone."""
+    first = job.channels[0]
+    results = [
+        FileResult(c.source.name, bytes=sum(f.source.size for f in c.files)) for c in job.channels
+    ]
+    hooks = JobHooks(first.hooks, first.copy_hooks, f" on {first.source.name} and others")
+    wanted = first.market_filter.market_ids if first.market_filter is not None else None
+    seen: list[set[tuple[str, str]]] = [set() for _ in job.channels]
+    players: list[ChannelPlayer | None] = []
+    for channel, result in zip(job.channels, results, strict=True):
+        try:
+            players.append(ChannelPlayer(channel.files))
+        except MarketStreamsError as exc:
+            result.error = str(exc)
+            players.append(None)
+
+    def records(index: int, player: ChannelPlayer | None) -> Iterator[Record]:
+        if player is None:
+            return
+        try:
+            yield from player
+        except ReplayError as exc:
+            _fail(results[index], exc, player.name)
+
+    pace = pacer(first.speed, first.tick)
+    call = hooks.call
+    started = time.perf_counter()
+    try:
+        for index, record in merge_streams([records(i, p) for i, p in enumerate(players)]):
+            result = results[index]
+            result.lines += 1
+            if result.error is not None:
+                continue  # (its player failed: the rest of its records are read, not played)
+            if pace is not None:
+                pace.wait(record.time)
+            try:
+                updates = players[index].play(record)  # type: ignore[union-attr]
+            except Exception as exc:  # what the live feed raised too, or a bug
+                _fail(results[index], exc, result.source)
+                continue
+            for update in updates:
+                book = update.book
+                if wanted is not None and book.market not in wanted:
+                    continue
+                seen[index].add((book.venue, book.market))
+                result.updates += 1
+                call(book, update.trades)
+        for result, player, markets in zip(results, players, seen, strict=True):
+            result.markets = len(markets)
+            result.skipped = player.feed.stats.malformed if player is not None else 0
+            result.results = hooks.none()
+        results[0].results = hooks.results(sum(r.updates for r in results))
+    finally:
+        hooks.close()
+    elapsed = time.perf_counter() - started
+    for result in results:
+        result.seconds = elapsed
+    return results
+
+
+def _fail(result: FileResult, exc: BaseException, name: str) -> None:
+    """Mark one channel of a side-by-side job failed."""
+    if isinstance(exc, ReplayError):
+        result.error, result.error_line = exc.cause, exc.line
+        if exc.path != name:
+            result.error = f"{exc.path}: {exc.cause}"
+        return
+    result.error = f"{type(exc).__name__}: {exc}"
+    result.error_line = result.lines or None
+    if not isinstance(exc, MarketStreamsError):
+        logger.error("%s failed", name, exc_info=exc)

@@ -5,21 +5,12 @@ from __future__ import annotations
 import asyncio
 import re
 import socket
-import subprocess
 import sys
 
 import aiohttp
 import pytest
 
-
-def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "marketstreams.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+from .clirun import run_cli
 
 
 def test_demo_exits_zero_with_counts() -> None:

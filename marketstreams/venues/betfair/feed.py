@@ -21,6 +21,7 @@ from ...exceptions import (
     MalformedFrameError,
     MarketStreamsError,
     SilenceError,
+    TLSVerificationError,
 )
 from ...feed import FeedStats
 from ...models import Update
@@ -311,10 +312,13 @@ class Feed:
         backoff: Backoff,
         token: Secret,
     ) -> None:
-        async with asyncio.timeout(self.connect_timeout):
-            reader, writer = await asyncio.open_connection(
-                self.host, self.port, ssl=self.ssl_context, limit=_READ_SIZE
-            )
+        try:
+            async with asyncio.timeout(self.connect_timeout):
+                reader, writer = await asyncio.open_connection(
+                    self.host, self.port, ssl=self.ssl_context, limit=_READ_SIZE
+                )
+        except ssl.SSLCertVerificationError as exc:  # fatal: name the host for the user
+            raise TLSVerificationError(f"{self.host}:{self.port}", exc.verify_message) from None
         stats = self.stats
         if id(state) in self._connected_once:
             stats.reconnects += 1

@@ -40,6 +40,8 @@ def feeds(
     url = opts.pop("url", None)
     if url:
         host, _, port_text = url.rpartition(":") if ":" in url else (url, "", "")
+        if port_text and not (port_text.isdigit() and 0 < int(port_text) < 65536):
+            raise ConfigurationError(f"betfair's url is HOST:PORT, not {url!r}")
         port = int(port_text) if port_text else DEFAULT_PORT
     ca_file = plain(opts.pop("ca_file", None))
     filters: dict[str, Any] = {k: list(opts.pop(k)) for k in FILTERS if k in opts}
@@ -55,7 +57,10 @@ def feeds(
 
     def trusting_ca() -> ssl.SSLContext | None:
         # one per use: the login loads its client certificate into its own
-        return ssl.create_default_context(cafile=ca_file) if ca_file else None
+        try:
+            return ssl.create_default_context(cafile=ca_file) if ca_file else None
+        except (OSError, ssl.SSLError) as exc:  # (a path of the user's: no secret in it)
+            raise ConfigurationError(f"cannot use the CA file {ca_file}: {exc}") from None
 
     session = session_for(
         app_key,

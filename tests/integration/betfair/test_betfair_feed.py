@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from marketstreams import AuthenticationError, Updater
+from marketstreams.exceptions import TLSVerificationError
 from marketstreams.venues import betfair
 from mock_servers.betfair import BetfairMockServer
 
@@ -229,10 +230,12 @@ async def test_expired_session_without_login_is_fatal() -> None:
 async def test_certificate_verification_is_on_by_default() -> None:
     async with server() as srv:
         feed = make_feed(srv, ssl_context=ssl.create_default_context())
-        with pytest.raises(ssl.SSLCertVerificationError):
+        with pytest.raises(TLSVerificationError) as info:  # fatal, naming the host
             async with asyncio.timeout(GUARD):
                 async for _ in feed.updates():
                     pass
+        assert info.value.host == f"{feed.host}:{feed.port}"
+        assert "unable to get local issuer certificate" in info.value.reason
 
 
 async def test_login_keep_alive_and_relogin_after_expiry() -> None:

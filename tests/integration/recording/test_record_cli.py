@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-import os
 import signal
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ from mock_servers.betfair import BetfairMockServer
 from mock_servers.bitmex import BitmexMockServer
 from mock_servers.luno import LunoMockServer
 
+from ..clirun import acli as cli
 from .conftest import HANG_GUARD, recording_bytes
 
 
@@ -27,22 +27,6 @@ def only_recording(folder: Path) -> bytes:
 
 def historical_files(folder: Path) -> list[Path]:
     return list((folder / "betfair-historical").rglob("*.mcm.gz"))
-
-
-async def cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "marketstreams.cli",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, **(env or {})},
-    )
-    async with asyncio.timeout(120):
-        out, err = await proc.communicate()
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
 
 
 async def test_record_luno_then_replay_at_ten_times_the_pace(tmp_path: Path) -> None:
