@@ -8,12 +8,39 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import aiohttp
 
-from ..exceptions import ConnectionLostError, FrameTooLargeError, SilenceError
+from ..exceptions import (
+    ConnectionLostError,
+    FrameTooLargeError,
+    SilenceError,
+    TLSVerificationError,
+)
 
-__all__ = ["receive_frames"]
+__all__ = ["connect", "receive_frames"]
+
+
+async def connect(
+    session: aiohttp.ClientSession, url: str, *, handshake_timeout: float, **options: Any
+) -> Any:  # a ClientWebSocketResponse, typed by ``decode_text`` at the caller
+    """Open a websocket. aiohttp's ``connect`` timeout ends with the TCP (and TLS) connection,
+    so the upgrade itself is bounded here: a server that accepts but never answers is a
+    :class:`ConnectionLostError` after ``handshake_timeout`` seconds. A certificate that does
+    not verify is a :class:`TLSVerificationError` naming the host (a set-up error: retrying
+    cannot make it valid)."""
+    try:
+        async with asyncio.timeout(handshake_timeout):
+            return await session.ws_connect(url, **options)
+    except TimeoutError:
+        raise ConnectionLostError(
+            f"no websocket handshake within {handshake_timeout:g} s"
+        ) from None
+    except aiohttp.ClientConnectorCertificateError as exc:
+        cert = exc.certificate_error
+        reason = getattr(cert, "verify_message", None) or str(cert)
+        raise TLSVerificationError(f"{exc.host}:{exc.port}", reason) from None
 
 
 async def receive_frames(

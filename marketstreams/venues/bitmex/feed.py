@@ -36,6 +36,7 @@ from ...recording.writer import Channel, Recorder, resolve_recorder
 from ...secret import Secret
 from ...session import Loss, RecordReplay
 from ...transport.backoff import Backoff
+from ...transport.websocket import connect
 from .parse import url_path
 from .protocol import (
     AuthenticationFailed,
@@ -170,23 +171,19 @@ class Connection:
                 await session.close()
 
     async def _connect(self, session: aiohttp.ClientSession) -> WebSocket:
-        """Open the websocket. aiohttp's ``connect`` timeout ends with the TCP (and TLS)
-        connection, so the upgrade itself is bounded here: a server that accepts but never
-        answers counts as a lost connection after ``connect_timeout`` seconds."""
-        try:
-            async with asyncio.timeout(self.connect_timeout):
-                return await session.ws_connect(
-                    self.url,
-                    autoping=True,
-                    heartbeat=None,
-                    decode_text=False,  # orjson reads the bytes: no str to build first
-                    max_msg_size=self.max_frame_bytes,
-                    timeout=aiohttp.ClientWSTimeout(ws_close=self.connect_timeout),
-                )
-        except TimeoutError:
-            raise ConnectionLostError(
-                f"no websocket handshake within {self.connect_timeout:g} s"
-            ) from None
+        """Open the websocket (:func:`~marketstreams.transport.websocket.connect`: a stalled
+        upgrade is a lost connection, an untrusted certificate a fatal TLSVerificationError)."""
+        ws: WebSocket = await connect(
+            session,
+            self.url,
+            handshake_timeout=self.connect_timeout,
+            autoping=True,
+            heartbeat=None,
+            decode_text=False,  # orjson reads the bytes: no str to build first
+            max_msg_size=self.max_frame_bytes,
+            timeout=aiohttp.ClientWSTimeout(ws_close=self.connect_timeout),
+        )
+        return ws
 
     def _connected(self, ws: WebSocket) -> None:
         self._ws = ws

@@ -30,7 +30,7 @@ from ...recording.writer import Channel, Recorder, resolve_recorder
 from ...secret import Secret
 from ...session import Loss, RecordReplay
 from ...transport.backoff import Backoff
-from ...transport.websocket import receive_frames
+from ...transport.websocket import connect, receive_frames
 from .protocol import Keepalive, LunoProtocol, Snapshot
 
 __all__ = ["DEFAULT_URL", "Feed"]
@@ -169,22 +169,19 @@ class Feed:
                 owned.close()
 
     async def _connect(self, session: aiohttp.ClientSession) -> aiohttp.ClientWebSocketResponse:
-        """Open the websocket; a server that accepts TCP but never completes the upgrade counts
-        as a lost connection after ``connect_timeout`` seconds."""
-        try:
-            async with asyncio.timeout(self.connect_timeout):
-                return await session.ws_connect(
-                    self.endpoint,
-                    max_msg_size=self.max_frame_bytes,
-                    ssl=self.ssl,
-                    autoping=True,
-                    heartbeat=None,
-                    timeout=_WS_TIMEOUT,
-                )
-        except TimeoutError:
-            raise ConnectionLostError(
-                f"no websocket handshake within {self.connect_timeout:g} s"
-            ) from None
+        """Open the websocket (:func:`~marketstreams.transport.websocket.connect`: a stalled
+        upgrade is a lost connection, an untrusted certificate a fatal TLSVerificationError)."""
+        ws: aiohttp.ClientWebSocketResponse = await connect(
+            session,
+            self.endpoint,
+            handshake_timeout=self.connect_timeout,
+            max_msg_size=self.max_frame_bytes,
+            ssl=self.ssl,
+            autoping=True,
+            heartbeat=None,
+            timeout=_WS_TIMEOUT,
+        )
+        return ws
 
     async def _session(
         self, ws: aiohttp.ClientWebSocketResponse, channel: Channel | None
