@@ -482,5 +482,6 @@ async def test_demo_prints_its_final_line_on_sigterm_and_ctrl_c(sig: signal.Sign
     assert proc.returncode == (0 if sig == signal.SIGTERM else 130)
     assert "Traceback" not in err.decode()
     assert re.fullmatch(
-        r"demo: luno=\d+ bitmex=\d+ betfair=\d+", out.decode().strip().splitlines()[-1]
+        r"demo: luno=\d+ bitmex=\d+ betfair=\d+ paper_orders=\d+",
+        out.decode().strip().splitlines()[-1],
     )
