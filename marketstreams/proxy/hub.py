@@ -338,7 +338,7 @@ class _Venue:
         self.feeds: list[Feed] = []
         self.counters = VenueCounters()
         self.books = 0
-        self.announced: tuple[int, int, int] | None = None
+        self.announced: tuple[int, int, int, int] | None = None
 
     def state(self) -> dict[str, Any]:
         feeds = len(self.feeds)
@@ -610,12 +610,18 @@ class Hub:
     # -- housekeeping --------------------------------------------------------------------------
 
     def tick(self, now: float | None = None) -> None:
-        """Sample rates, announce venue state changes, cut slow clients. Call every ~0.5 s."""
+        """Sample rates, announce venue state changes (the update rate included, to the unit:
+        the viewer shows it), cut slow clients. Call every ~0.5 s."""
         now = time.monotonic() if now is None else now
         for venue in self.venues.values():
             venue.counters.rate.sample(now, venue.counters.updates)
             state = venue.state()
-            key = (state["connected"], state["reconnects"], state["feeds"])
+            key = (
+                state["connected"],
+                state["reconnects"],
+                state["feeds"],
+                round(state["updates_per_second"]),
+            )
             if key != venue.announced:
                 venue.announced = key
                 message = encode({"type": "venue", **state})
