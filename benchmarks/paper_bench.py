@@ -43,8 +43,10 @@ TARGET = 0.20
 
 
 class Quote(Strategy):
-    """One buy at the best bid and one sell at the best ask; an order left more than ``away``
-    behind the best is moved there (replace_order)."""
+    """One buy at the best bid and one sell at the best ask, as a quoting strategy runs: it acts
+    only when its quote would change (the best price moved, or its order filled), and an order
+    left more than ``away`` behind the best is moved there (replace_order). The best prices are
+    read through ``PaperMarket.best_bid_price`` / ``best_ask_price``."""
 
     def __init__(self, size: Any, away: Any) -> None:
         super().__init__()
@@ -52,23 +54,42 @@ class Quote(Strategy):
         self.away = away
         self.buy: Any = None
         self.sell: Any = None
+        self.bid: Any = None  # the best bid / ask last acted on
+        self.ask: Any = None
+        self.buy_moves_above: Any = None  # move the buy when the best bid goes above this
+        self.sell_moves_below: Any = None
 
     def on_market_book(self, market: PaperMarket, book: Any) -> None:  # type: ignore[override]
-        bids, asks = book.bids, book.asks
-        if bids:
-            best = bids.keys()[-1]
-            buy = self.buy
-            if buy is None or buy.status != "open":
-                self.buy = market.place_order("buy", best, self.size)
-            elif best - buy.price > self.away:
-                self.buy = market.replace_order(buy, best)
-        if asks:
-            best = asks.keys()[0]
-            sell = self.sell
-            if sell is None or sell.status != "open":
-                self.sell = market.place_order("sell", best, self.size)
-            elif sell.price - best > self.away:
-                self.sell = market.replace_order(sell, best)
+        bid = market.best_bid_price
+        if bid != self.bid:
+            self.bid = bid
+            if bid is not None:
+                buy = self.buy
+                if buy is None or buy.status != "open":
+                    buy = self.buy = market.place_order("buy", bid, self.size)
+                    self.buy_moves_above = buy.price + self.away
+                elif bid > self.buy_moves_above:
+                    buy = self.buy = market.replace_order(buy, bid)
+                    self.buy_moves_above = buy.price + self.away
+        ask = market.best_ask_price
+        if ask != self.ask:
+            self.ask = ask
+            if ask is not None:
+                sell = self.sell
+                if sell is None or sell.status != "open":
+                    sell = self.sell = market.place_order("sell", ask, self.size)
+                    self.sell_moves_below = sell.price - self.away
+                elif ask < self.sell_moves_below:
+                    sell = self.sell = market.replace_order(sell, ask)
+                    self.sell_moves_below = sell.price - self.away
+
+    def on_order_update(self, market: PaperMarket, order: Any) -> None:  # type: ignore[override]
+        # filled (or no longer open): quote again on this update, whatever the best does
+        if order.status != "open":
+            if order is self.buy:
+                self.bid = None
+            elif order is self.sell:
+                self.ask = None
 
 
 class Idle(Strategy):
