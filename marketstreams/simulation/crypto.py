@@ -519,11 +519,12 @@ class CryptoMatcher:
         """Bring level-queue (BitMEX) orders up to date with a book update without trades
         (what :meth:`update` does then; every order in ``open`` is open): an order whose level is
         as it was, with no pending cut or trade credit, needs no work."""
-        bids, asks, zero, num = book.bids, book.asks, self.zero, self._num
+        bids, asks, zero = book.bids, book.asks, self.zero
         for order in self.open:
             size = (bids if order.side == BUY else asks).get(order.price, zero)
+            # compared as the book has it (BitMEX's sizes are ints): converted only when needed
             if size != order._level or order._pending_cut or order._credit:
-                self._follow_level(order, size if type(size) is float else num_of(size, num))
+                self._follow_level(order, num_of(size, self._num))
 
     # -- internals -----------------------------------------------------------------------------
 
