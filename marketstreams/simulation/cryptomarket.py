@@ -53,7 +53,6 @@ class PaperMarket:
         self.orders.append(new)
         return new
 
-    @property
     def best_bid_price(self) -> Any:
         """The best bid's price, None on an empty side: a cheap read (no tuple, no view object)
         for strategies that look at the top on every update."""
@@ -61,9 +60,8 @@ class PaperMarket:
         # sortedcontainers' sorted key lists: the last key of the last list is the highest
         return bids._list._lists[-1][-1] if bids else None
 
-    @property
     def best_ask_price(self) -> Any:
-        """The best ask's price, None on an empty side (as cheap as :attr:`best_bid_price`)."""
+        """The best ask's price, None on an empty side (as cheap as :meth:`best_bid_price`)."""
         asks = self.book.asks
         return asks._list._lists[0][0] if asks else None
 
