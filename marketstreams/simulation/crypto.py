@@ -496,8 +496,13 @@ class CryptoMatcher:
             if self.open and self.open[0]._mark is None:
                 self.follow_levels(book)
             return _NO_CHANGES
-        changed: list[CryptoOrder] = []
         num = self._num
+        if not self.open:  # nothing to match: only the last price is kept (for the mark)
+            seen = trades if type(trades) is list else list(trades)
+            if seen:
+                self.last_price = num_of(seen[-1].price, num)
+            return _NO_CHANGES
+        changed: list[CryptoOrder] = []
         for trade in trades:
             price = num_of(trade.price, num)
             self.last_price = price
