@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from itertools import compress, count
 from operator import itemgetter
@@ -245,15 +245,6 @@ class Position:
 
 
 _NO_CHANGES: list[CryptoOrder] = []  # returned, never changed
-
-
-@dataclass(slots=True)
-class _Changes:
-    orders: list[CryptoOrder] = field(default_factory=list)
-
-    def add(self, order: CryptoOrder) -> None:
-        if not self.orders or self.orders[-1] is not order:
-            self.orders.append(order)
 
 
 class CryptoMatcher:
@@ -503,20 +494,25 @@ class CryptoMatcher:
             return []
         if not trades:
             if self.open and self.open[0]._mark is None:
-                self._follow_levels(book)
+                self.follow_levels(book)
             return _NO_CHANGES
-        changes = _Changes()
         num = self._num
+        if not self.open:  # nothing to match: only the last price is kept (for the mark)
+            seen = trades if type(trades) is list else list(trades)
+            if seen:
+                self.last_price = num_of(seen[-1].price, num)
+            return _NO_CHANGES
+        changed: list[CryptoOrder] = []
         for trade in trades:
             price = num_of(trade.price, num)
             self.last_price = price
             if self.open:
-                self._trade(trade, price, num(trade.base), changes, book)
-        if self.open and self.open[0]._mark is None:  # Luno's exact queues need no following
-            self._follow_levels(book)
-        if changes.orders:
+                self._trade(trade, price, num_of(trade.base, num), changed, book)
+        if changed:  # filled orders leave the open list first: only open orders are followed
             self.open = [o for o in self.open if o.status == OPEN]
-        return changes.orders
+        if self.open and self.open[0]._mark is None:  # Luno's exact queues need no following
+            self.follow_levels(book)
+        return changed
 
     @property
     def follows_levels(self) -> bool:
@@ -524,13 +520,16 @@ class CryptoMatcher:
         update; Luno's exact queues only the trades."""
         return bool(self.open) and self.open[0]._mark is None
 
-    def _follow_levels(self, book: Any) -> None:
+    def follow_levels(self, book: Any) -> None:
+        """Bring level-queue (BitMEX) orders up to date with a book update without trades
+        (what :meth:`update` does then; every order in ``open`` is open): an order whose level is
+        as it was, with no pending cut or trade credit, needs no work."""
+        bids, asks, zero = book.bids, book.asks, self.zero
         for order in self.open:
-            side = book.bids if order.side == BUY else book.asks
-            size = side.get(order.price)
-            # the level as it was and no pending cut: nothing to follow
+            size = (bids if order.side == BUY else asks).get(order.price, zero)
+            # compared as the book has it (BitMEX's sizes are ints): converted only when needed
             if size != order._level or order._pending_cut or order._credit:
-                self._follow(order, book)
+                self._follow_level(order, num_of(size, self._num))
 
     # -- internals -----------------------------------------------------------------------------
 
@@ -577,7 +576,9 @@ class CryptoMatcher:
         order._level = level
         order.queue_ahead = level
 
-    def _trade(self, trade: Any, price: Any, base: Any, changes: _Changes, book: Any) -> None:
+    def _trade(
+        self, trade: Any, price: Any, base: Any, changed: list[CryptoOrder], book: Any
+    ) -> None:
         # a buy taker hits the asks: our sells; a sell taker our buys
         hit = SELL if trade.type == BUY else BUY if trade.type == SELL else None
         if hit is None:
@@ -606,7 +607,8 @@ class CryptoMatcher:
             if take > 0:
                 budget -= take
                 self._fill(order, ours, take, "maker", trade.timestamp or book.timestamp)
-                changes.add(order)
+                if not changed or changed[-1] is not order:
+                    changed.append(order)
 
     def _at_level(self, order: CryptoOrder, base: Any) -> Any:
         """A trade of ``base`` at a level-queue order's price: what of it reaches the order."""
@@ -636,6 +638,11 @@ class CryptoMatcher:
             order.queue_ahead = sum((v for _, v in self.ahead(order, book)), self.zero)
             order._level = level
             return
+        self._follow_level(order, level)
+
+    def _follow_level(self, order: CryptoOrder, level: Any) -> None:
+        """The level-size queue rule (class docstring) for an open order whose level is now
+        ``level``."""
         last = order._level
         if level != last:
             # a previous unexplained decrease is now taken as a cancel for good

@@ -53,6 +53,18 @@ class PaperMarket:
         self.orders.append(new)
         return new
 
+    def best_bid_price(self) -> Any:
+        """The best bid's price, None on an empty side: a cheap read (no tuple, no view object)
+        for strategies that look at the top on every update."""
+        bids = self.book.bids
+        # sortedcontainers' sorted key lists: the last key of the last list is the highest
+        return bids._list._lists[-1][-1] if bids else None
+
+    def best_ask_price(self) -> Any:
+        """The best ask's price, None on an empty side (as cheap as :meth:`best_bid_price`)."""
+        asks = self.book.asks
+        return asks._list._lists[0][0] if asks else None
+
     @property
     def position(self) -> Position:
         return self._matcher.position(self._name)
@@ -76,7 +88,8 @@ class CryptoPaper:
         self.matchers: dict[tuple[str, str], CryptoMatcher] = {}
         self.views: dict[tuple[str, str], list[PaperMarket]] = {}
         self.errors = 0
-        self.waiting = 0  # updates of an invalid book in a market with orders: not matched
+        self.invalid = 0  # updates of an invalid book: not matched, no strategy called
+        self.waiting = 0  # those of them in a market with orders
         self._seq = _Counter()
 
     def _fail(self, strategy: Strategy, what: str, market: str) -> None:
@@ -99,7 +112,7 @@ class CryptoPaper:
         return _CryptoMarket(self, matcher, self.views[key])
 
     def __call__(self, book: Any, trades: Any) -> None:
-        self.market(book)(book, trades)
+        self.market(book).update(book, trades)
 
     def orders(self) -> list[CryptoOrder]:
         """Every crypto order, in placement order."""
@@ -139,7 +152,8 @@ class _Counter:
 
 class _CryptoMarket:
     """One crypto market of a :class:`CryptoPaper`: its matcher, the strategies' views, and the
-    per-update call (the simulation hook calls it directly: one call per update)."""
+    per-update call :meth:`update` (the simulation hook calls it directly, as a bound method:
+    one call per update)."""
 
     __slots__ = ("calls", "matcher", "owner", "views")
 
@@ -151,16 +165,28 @@ class _CryptoMarket:
             (s, v, s.on_market_book) for s, v in zip(owner.strategies, views, strict=True)
         ]
 
-    def __call__(self, book: Any, trades: Any) -> None:
+    def update(self, book: Any, trades: Any) -> None:
+        """One update of this market's book: matched (when valid), then the strategies."""
         matcher = self.matcher
         if not book.is_valid:
+            owner = self.owner
+            owner.invalid += 1
             if matcher.orders:
-                self.owner.waiting += 1
+                owner.waiting += 1
             matcher.update(book, trades)
             return
-        if trades or matcher.follows_levels:
-            for order in matcher.update(book, trades):
-                self._order_update(book, order)
+        # matching work only when it can change something: trades, or open orders whose queue
+        # follows the level sizes (BitMEX); Luno's exact queues and an empty order list need
+        # nothing on a book-only update
+        if trades:
+            changed = matcher.update(book, trades)
+            if changed:
+                for order in changed:
+                    self._order_update(book, order)
+        else:
+            open_orders = matcher.open
+            if open_orders and open_orders[0]._mark is None:
+                matcher.follow_levels(book)
         for strategy, view, call in self.calls:
             view.book = book
             try:

@@ -44,6 +44,7 @@ class _Market:
         "calls",
         "closed",
         "crypto",
+        "crypto_update",
         "definition",
         "inplay_ok",
         "opens",
@@ -60,6 +61,7 @@ class _Market:
         self.calls = calls  # (strategy, view, strategy.on_market_book)
         self.closed = False
         self.crypto: Any = None  # a Luno / BitMEX market's handler (cryptomarket.py)
+        self.crypto_update: Any = None  # its per-update call (a bound method: the fast path)
         self.definition: Any = _UNREAD  # the definition `opens` was read from
         self.opens: float | None = None  # publish time (ms) the seconds_to_start window opens
         self.inplay_ok = self.preplay_ok = True  # the window lets in-play / pre-play books in
@@ -79,7 +81,7 @@ class _SimulationHook:
         self.strategies = strategies
         self.fees = fees
         self.crypto: CryptoPaper | None = None  # made at the first crypto book
-        self.invalid = 0  # invalid books seen (not matched)
+        self._invalid = 0  # invalid books seen outside crypto markets (not matched)
         self.window = window
         self.commission = commission
         self.matching = matching
@@ -121,7 +123,14 @@ class _SimulationHook:
 
                 self.crypto = CryptoPaper(self.strategies, self.fees)
             market.crypto = self.crypto.market(book)
+            market.crypto_update = market.crypto.update
         return market
+
+    @property
+    def invalid(self) -> int:
+        """Invalid books seen (none was matched or shown to a strategy)."""
+        crypto = self.crypto
+        return self._invalid + (crypto.invalid if crypto is not None else 0)
 
     def _read_window(self, market: _Market, md: dict[str, Any] | None) -> None:
         """The window for this market's definition: ReplayFilter.in_window's rules, reduced to
@@ -141,20 +150,24 @@ class _SimulationHook:
                 market.opens = start - secs * 1000.0
 
     def __call__(self, book: Any, trades: Any) -> None:
+        market = self.markets.get(book.market)
+        if market is not None:
+            crypto_update = market.crypto_update
+            if crypto_update is not None:
+                # a Luno / BitMEX market: its handler does all (an invalid book included)
+                crypto_update(book, trades)
+                return
         if not book.is_valid:
             # a recorded or live feed resynchronising: nothing is matched against that book,
             # no strategy sees it; orders wait for the next valid book
-            self.invalid += 1
-            if book.venue != "betfair":
-                self._crypto_invalid(book, trades)
+            self._invalid += 1
             return
-        market = self.markets.get(book.market)
         if market is None:
             market = self._new_market(book)
+            if market.crypto_update is not None:
+                market.crypto_update(book, trades)
+                return
         if market.closed:
-            crypto = market.crypto
-            if crypto is not None:
-                crypto(book, trades)
             return
         sim = market.sim
         # a market without orders needs nothing of the simulator until it closes
@@ -190,11 +203,6 @@ class _SimulationHook:
                     self._fail(strategy, "on_market_book", book.market_id)
         if sim.orders:
             sim.commit(book)
-
-    def _crypto_invalid(self, book: Any, trades: Any) -> None:
-        market = self.markets.get(book.market)
-        if market is not None and market.crypto is not None:
-            market.crypto(book, trades)  # counts what waited
 
     def _order_updates(self, market: _Market, book: Any) -> None:
         seen: set[int] = set()

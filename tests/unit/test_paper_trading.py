@@ -63,3 +63,36 @@ def test_hook_matches_valid_books_only_and_reports(tmp_path: Path) -> None:
     result.report(out)
     html = out.read_text()
     assert "<h2>Crypto positions</h2>" in html and ">P1<" in html and "XBTUSDT" in html
+
+
+class ReadsTop(Strategy):
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[tuple[Any, Any]] = []
+
+    def on_market_book(self, market: PaperMarket, book: Any) -> None:  # type: ignore[override]
+        self.seen.append((market.best_bid_price(), market.best_ask_price()))
+
+
+def test_best_prices_are_the_books_top_on_every_update() -> None:
+    strategy = ReadsTop()
+    paper = PaperTrading(strategy)
+    b = OrderBook("bitmex", "XBTUSD")
+    b.mark_valid()
+    paper(b, [])  # both sides empty
+    # more levels than one of sortedcontainers' inner lists holds (1,000): the top is still read
+    b.bids.update({float(p): 1.0 for p in range(1, 3001)})
+    paper(b, [])  # no asks yet
+    b.asks.update({float(p): 1.0 for p in range(3001, 6001)})
+    b.bids.pop(3000.0)
+    paper(b, [])
+    b.asks.pop(3001.0)
+    b.bids[2999.5] = 2.0
+    paper(b, [])
+    assert strategy.seen == [
+        (None, None),
+        (3000.0, None),
+        (2999.0, 3001.0),
+        (2999.5, 3002.0),
+    ]
+    assert strategy.seen[-1] == (b.best_bid()[0], b.best_ask()[0])  # type: ignore[index]
