@@ -54,16 +54,16 @@ class PaperMarket:
         return new
 
     def best_bid_price(self) -> Any:
-        """The best bid's price, None on an empty side: a cheap read (no tuple, no view object)
-        for strategies that look at the top on every update."""
+        """The best bid's price, None on an empty side: a cheap read (no Level built) for
+        strategies that look at the top on every update."""
         bids = self.book.bids
-        # sortedcontainers' sorted key lists: the last key of the last list is the highest
-        return bids._list._lists[-1][-1] if bids else None
+        # peekitem's end indexes are sortedcontainers' fast path (public API, no internals)
+        return bids.peekitem(-1)[0] if bids else None
 
     def best_ask_price(self) -> Any:
         """The best ask's price, None on an empty side (as cheap as :meth:`best_bid_price`)."""
         asks = self.book.asks
-        return asks._list._lists[0][0] if asks else None
+        return asks.peekitem(0)[0] if asks else None
 
     @property
     def position(self) -> Position:
