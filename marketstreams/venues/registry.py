@@ -70,6 +70,11 @@ class HistoricalCache(Protocol):
 
     def apply(self, message: bytes | dict[str, Any]) -> list[Any]: ...
 
+    def apply_line(self, line: bytes) -> list[Any] | None:
+        """A fast path for a line it can take without decoding it to Python objects: the
+        books, or None (having changed nothing) when the line is to go through ``apply``."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class Capabilities:

@@ -526,14 +526,10 @@ static PyObject *str_id, *str_hc, *str_op, *str_ct, *str_status, *str_pt, *str_i
     *str_tv, *str_rc, *str_market_definition, *str_publish_time, *str_conflated,
     *str_changed_runners, *str_runners, *str_add_runner, *str_traded_seen, *str_market_tv;
 
-/* the ladder a key names, or -1 for other keys */
+/* the ladder a key's bytes name, or -1 for other keys */
 static inline int
-ladder_of(PyObject *key)
+ladder_of_bytes(const char *c, Py_ssize_t n)
 {
-    if (!PyUnicode_CheckExact(key) || !PyUnicode_IS_COMPACT_ASCII(key))
-        return -1;
-    Py_ssize_t n = PyUnicode_GET_LENGTH(key);
-    const char *c = (const char *)PyUnicode_1BYTE_DATA(key);
     switch (n) {
     case 3:
         if (c[0] == 'a' && c[1] == 't')
@@ -555,15 +551,20 @@ ladder_of(PyObject *key)
     return -1;
 }
 
-enum { F_LTP = 100, F_TV, F_SPN, F_SPF };
-
+/* the ladder a key names, or -1 for other keys */
 static inline int
-scalar_of(PyObject *key)
+ladder_of(PyObject *key)
 {
     if (!PyUnicode_CheckExact(key) || !PyUnicode_IS_COMPACT_ASCII(key))
         return -1;
-    Py_ssize_t n = PyUnicode_GET_LENGTH(key);
-    const char *c = (const char *)PyUnicode_1BYTE_DATA(key);
+    return ladder_of_bytes((const char *)PyUnicode_1BYTE_DATA(key), PyUnicode_GET_LENGTH(key));
+}
+
+enum { F_LTP = 100, F_TV, F_SPN, F_SPF };
+
+static inline int
+scalar_of_bytes(const char *c, Py_ssize_t n)
+{
     if (n == 3 && c[0] == 'l' && c[1] == 't' && c[2] == 'p')
         return F_LTP;
     if (n == 2 && c[0] == 't' && c[1] == 'v')
@@ -573,6 +574,14 @@ scalar_of(PyObject *key)
     if (n == 3 && c[0] == 's' && c[1] == 'p' && c[2] == 'f')
         return F_SPF;
     return -1;
+}
+
+static inline int
+scalar_of(PyObject *key)
+{
+    if (!PyUnicode_CheckExact(key) || !PyUnicode_IS_COMPACT_ASCII(key))
+        return -1;
+    return scalar_of_bytes((const char *)PyUnicode_1BYTE_DATA(key), PyUnicode_GET_LENGTH(key));
 }
 
 /* spn/spf may come as the strings "NaN" or "Infinity" */
@@ -585,6 +594,63 @@ sp_value(PyObject *x)
     return x;
 }
 
+/* What a ladder key does to its runner before its entries are applied: ``count`` is the
+ * number of entries (-1: the value is not a list). Both ways of applying a change (decoded
+ * dicts and raw lines) go through here. Returns whether the entries are then to be applied. */
+static inline int
+ladder_key(Core *r, int which, Py_ssize_t count, int *flags)
+{
+    switch (which) {
+    case ATB:
+    case ATL:
+        if (count > 0 && !r->full_depth) {
+            r->full_depth = 1;
+            core_forget_lists(r);
+        }
+        if (which == ATB)
+            Py_CLEAR(r->back_list);
+        else
+            Py_CLEAR(r->lay_list);
+        return 1;
+    case TRD:
+        r->has_trd = 1;
+        *flags |= 1;
+        if (count == 0) {
+            lad_empty(&r->lad[TRD]);
+            return 0;
+        }
+        return 1;
+    case SPB:
+    case SPL:
+        return 1;
+    default: /* level ladders */
+        if (which == BATB || which == BDATB)
+            Py_CLEAR(r->back_list);
+        else
+            Py_CLEAR(r->lay_list);
+        return 1;
+    }
+}
+
+/* a scalar field's new value (a new reference stolen here) */
+static inline void
+scalar_set(Core *r, int which, PyObject *v)
+{
+    switch (which) {
+    case F_LTP:
+        Py_XSETREF(r->ltp, v);
+        break;
+    case F_TV:
+        Py_XSETREF(r->tv, v);
+        break;
+    case F_SPN:
+        Py_XSETREF(r->spn, v);
+        break;
+    default:
+        Py_XSETREF(r->spf, v);
+    }
+}
+
 static int
 apply_one(Core *r, PyObject *rc, int *flags)
 {
@@ -593,62 +659,24 @@ apply_one(Core *r, PyObject *rc, int *flags)
     while (PyDict_Next(rc, &pos, &k, &x)) {
         int which = ladder_of(k);
         if (which >= 0) {
-            switch (which) {
-            case ATB:
-            case ATL:
-                if (PyList_CheckExact(x) && PyList_GET_SIZE(x) && !r->full_depth) {
-                    r->full_depth = 1;
-                    core_forget_lists(r);
-                }
-                if (which == ATB)
-                    Py_CLEAR(r->back_list);
-                else
-                    Py_CLEAR(r->lay_list);
-                if (lad_apply(&r->lad[which], x, 2) < 0)
-                    return -1;
-                break;
-            case TRD:
-                r->has_trd = 1;
-                *flags |= 1;
-                if (PyList_CheckExact(x) && PyList_GET_SIZE(x) == 0)
-                    lad_empty(&r->lad[TRD]);
-                else if (lad_apply(&r->lad[TRD], x, 2) < 0)
-                    return -1;
-                break;
-            case SPB:
-            case SPL:
-                if (lad_apply(&r->lad[which], x, 2) < 0)
-                    return -1;
-                break;
-            default: /* level ladders */
-                if (which == BATB || which == BDATB)
-                    Py_CLEAR(r->back_list);
-                else
-                    Py_CLEAR(r->lay_list);
-                if (lad_apply(&r->lad[which], x, 3) < 0)
-                    return -1;
-            }
+            Py_ssize_t count = PyList_CheckExact(x) ? PyList_GET_SIZE(x) : -1;
+            if (ladder_key(r, which, count, flags) &&
+                lad_apply(&r->lad[which], x, which >= BATB ? 3 : 2) < 0)
+                return -1;
             continue;
         }
         PyObject *v;
-        switch (scalar_of(k)) {
+        switch (which = scalar_of(k)) {
         case F_LTP:
-            Py_INCREF(x);
-            Py_XSETREF(r->ltp, x);
-            break;
         case F_TV:
             Py_INCREF(x);
-            Py_XSETREF(r->tv, x);
+            scalar_set(r, which, x);
             break;
         case F_SPN:
-            if ((v = sp_value(x)) == NULL)
-                return -1;
-            Py_XSETREF(r->spn, v);
-            break;
         case F_SPF:
             if ((v = sp_value(x)) == NULL)
                 return -1;
-            Py_XSETREF(r->spf, v);
+            scalar_set(r, which, v);
             break;
         default:
             break; /* id, hc and fields this cache does not keep */
@@ -685,6 +713,60 @@ apply_rcs(PyObject *runners, PyObject *rcs, long long stamp, PyObject *changed,
     return 0;
 }
 
+/* the runner of (sid, hc) from ``runners``, made by add_runner (or book._add_runner when
+ * add_runner is NULL) when missing, and stamped (appended to ``changed``) once per stamp: a
+ * new reference, or NULL with an exception. The caller owns sid and hc (hc may be NULL). */
+static Core *
+runner_for(PyObject *runners, PyObject *sid, PyObject *hc, long long stamp, PyObject *changed,
+           PyObject *add_runner, PyObject *book)
+{
+    PyObject *key = NULL, *r = NULL, *zero = NULL;
+    int has_hc = 0;
+    if (hc != NULL && (has_hc = PyObject_IsTrue(hc)) < 0)
+        return NULL;
+    key = has_hc ? PyTuple_Pack(2, sid, hc) : (Py_INCREF(sid), sid);
+    if (key == NULL)
+        return NULL;
+    r = PyDict_GetItemWithError(runners, key);
+    if (r != NULL)
+        Py_INCREF(r);
+    else {
+        if (PyErr_Occurred())
+            goto fail;
+        if (!has_hc && (zero = PyFloat_FromDouble(0.0)) == NULL)
+            goto fail;
+        PyObject *call_args[2] = {sid, has_hc ? hc : zero};
+        if (add_runner != NULL)
+            r = PyObject_Vectorcall(add_runner, call_args, 2, NULL);
+        else {
+            PyObject *bound = PyObject_GetAttr(book, str_add_runner);
+            r = bound ? PyObject_Vectorcall(bound, call_args, 2, NULL) : NULL;
+            Py_XDECREF(bound);
+        }
+        if (r == NULL)
+            goto fail;
+    }
+    if (!PyObject_TypeCheck(r, &CoreType)) {
+        PyErr_Format(PyExc_TypeError, "%.50s is not a runner (from runners or add_runner)",
+                     Py_TYPE(r)->tp_name);
+        goto fail;
+    }
+    Core *core = (Core *)r;
+    if (core->stamp != stamp) {
+        core->stamp = stamp;
+        if (PyList_Append(changed, r) < 0)
+            goto fail;
+    }
+    Py_DECREF(key);
+    Py_XDECREF(zero);
+    return core;
+fail:
+    Py_XDECREF(r);
+    Py_XDECREF(key);
+    Py_XDECREF(zero);
+    return NULL;
+}
+
 /* one rc entry: find (or add) its runner, stamp it, apply its fields */
 static int
 apply_rc(PyObject *runners, PyObject *rc, long long stamp, PyObject *changed,
@@ -702,52 +784,12 @@ apply_rc(PyObject *runners, PyObject *rc, long long stamp, PyObject *changed,
         return -1;
     Py_INCREF(sid);
     Py_XINCREF(hc);
-    PyObject *key = NULL, *r = NULL, *zero = NULL;
-    int rv = -1, has_hc = 0;
-    if (hc != NULL && (has_hc = PyObject_IsTrue(hc)) < 0)
-        goto done;
-    key = has_hc ? PyTuple_Pack(2, sid, hc) : (Py_INCREF(sid), sid);
-    if (key == NULL)
-        goto done;
-    r = PyDict_GetItemWithError(runners, key);
-    if (r != NULL)
-        Py_INCREF(r);
-    else {
-        if (PyErr_Occurred())
-            goto done;
-        if (!has_hc && (zero = PyFloat_FromDouble(0.0)) == NULL)
-            goto done;
-        PyObject *call_args[2] = {sid, has_hc ? hc : zero};
-        if (add_runner != NULL)
-            r = PyObject_Vectorcall(add_runner, call_args, 2, NULL);
-        else {
-            PyObject *bound = PyObject_GetAttr(book, str_add_runner);
-            r = bound ? PyObject_Vectorcall(bound, call_args, 2, NULL) : NULL;
-            Py_XDECREF(bound);
-        }
-        if (r == NULL)
-            goto done;
-    }
-    if (!PyObject_TypeCheck(r, &CoreType)) {
-        PyErr_Format(PyExc_TypeError, "%.50s is not a runner (from runners or add_runner)",
-                     Py_TYPE(r)->tp_name);
-        goto done;
-    }
-    Core *core = (Core *)r;
-    rv = 0;
-    if (core->stamp != stamp) {
-        core->stamp = stamp;
-        rv = PyList_Append(changed, r);
-    }
-    if (rv == 0)
-        rv = apply_one(core, rc, flags);
-done:
-    Py_XDECREF(r);
-    Py_XDECREF(key);
-    Py_XDECREF(zero);
+    Core *core = runner_for(runners, sid, hc, stamp, changed, add_runner, book);
+    int rv = core == NULL ? -1 : apply_one(core, rc, flags);
+    Py_XDECREF(core);
     Py_XDECREF(hc);
     Py_DECREF(sid);
-    return rv < 0 ? -1 : 0;
+    return rv;
 }
 
 PyDoc_STRVAR(apply_changes_doc,
@@ -911,11 +953,698 @@ fail:
     return NULL;
 }
 
+/* -- apply_line: the fast path read straight from a line's bytes ------------------------- */
+
+/* The common message (see apply_deltas) parsed from its bytes without making Python objects
+ * for its ladders: the line is read into a small plan (ladder entries as doubles, the few
+ * scalars as objects), checked as apply_deltas checks the decoded message, then applied.
+ * The scanner accepts a subset of JSON (ASCII strings without escapes, numbers without an
+ * exponent and of at most 15 significant digits, no duplicate keys among those read): on
+ * anything else it changes nothing and returns None, and the caller decodes the line in full
+ * (so the two ways give the same books, and the same errors, for every line). */
+
+typedef struct {
+    const unsigned char *p, *end;
+    int depth;
+} Scan;
+
+typedef struct {
+    int lad;  /* the ladder */
+    int kind; /* 0: the ladder's key (a = its entry count), 1: an entry (a, b, c) */
+    double a, b, c;
+} Op;
+
+typedef struct {
+    PyObject *sid, *hc;  /* owned; hc may be NULL */
+    PyObject *scal[4];   /* ltp, tv, spn, spf: owned, NULL when absent */
+    Py_ssize_t op0, op1; /* its ops */
+} RcPlan;
+
+typedef struct {
+    PyObject *book; /* owned */
+    PyObject *tv;   /* owned, NULL when absent or null */
+    int con;
+    Py_ssize_t rc0, rc1; /* its runner changes */
+} McPlan;
+
+typedef struct {
+    Op *ops;
+    RcPlan *rcs;
+    McPlan *mcs;
+    Py_ssize_t nops, capops, nrcs, caprcs, nmcs, capmcs;
+    PyObject *pt; /* owned, NULL when absent */
+    int busy;
+} Plan;
+
+static Plan shared_plan; /* reused line after line; a re-entrant call gets its own */
+
+static const double POW10[16] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+
+static void
+plan_clear(Plan *pl)
+{
+    for (Py_ssize_t i = 0; i < pl->nrcs; i++) {
+        Py_XDECREF(pl->rcs[i].sid);
+        Py_XDECREF(pl->rcs[i].hc);
+        for (int j = 0; j < 4; j++)
+            Py_XDECREF(pl->rcs[i].scal[j]);
+    }
+    for (Py_ssize_t i = 0; i < pl->nmcs; i++) {
+        Py_XDECREF(pl->mcs[i].book);
+        Py_XDECREF(pl->mcs[i].tv);
+    }
+    Py_CLEAR(pl->pt);
+    pl->nops = pl->nrcs = pl->nmcs = 0;
+}
+
+static void
+plan_free(Plan *pl)
+{
+    plan_clear(pl);
+    PyMem_Free(pl->ops);
+    PyMem_Free(pl->rcs);
+    PyMem_Free(pl->mcs);
+    pl->ops = NULL;
+    pl->rcs = NULL;
+    pl->mcs = NULL;
+    pl->capops = pl->caprcs = pl->capmcs = 0;
+}
+
+/* room for one more item in a plan array: 0, or -1 with MemoryError */
+static int
+grow(void **items, Py_ssize_t n, Py_ssize_t *cap, size_t size)
+{
+    if (n < *cap)
+        return 0;
+    Py_ssize_t c = *cap ? *cap * 2 : 32;
+    void *bigger = PyMem_Realloc(*items, (size_t)c * size);
+    if (bigger == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    *items = bigger;
+    *cap = c;
+    return 0;
+}
+
+/* Scanner functions return 1 when they read what they expect and 0 when the line is not one
+ * this fast path takes (no exception set), or -1 on an exception (memory). */
+
+static inline void
+skip_ws(Scan *s)
+{
+    while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
+        s->p++;
+}
+
+static inline int
+take(Scan *s, unsigned char c)
+{
+    skip_ws(s);
+    if (s->p < s->end && *s->p == c) {
+        s->p++;
+        return 1;
+    }
+    return 0;
+}
+
+static inline int
+take_word(Scan *s, const char *w, Py_ssize_t n)
+{
+    skip_ws(s);
+    if (s->end - s->p >= n && memcmp(s->p, w, (size_t)n) == 0) {
+        s->p += n;
+        return 1;
+    }
+    return 0;
+}
+
+/* a string of printable ASCII without escapes: its bytes, quotes excluded */
+static int
+scan_str(Scan *s, const char **out, Py_ssize_t *n)
+{
+    if (!take(s, '"'))
+        return 0;
+    const unsigned char *start = s->p;
+    while (s->p < s->end) {
+        unsigned char c = *s->p;
+        if (c == '"') {
+            *out = (const char *)start;
+            *n = s->p - start;
+            s->p++;
+            return 1;
+        }
+        if (c < 0x20 || c == '\\' || c >= 0x7f)
+            return 0;
+        s->p++;
+    }
+    return 0;
+}
+
+/* a number: -?(0|[1-9][0-9]*)(.[0-9]+)?, no exponent, as a double and, without a fraction, as
+ * an integer (at most 18 digits). Up to 15 digits the double is exact: the digits make an
+ * integer below 2**53 and one division by an exact power of ten rounds correctly; longer ones
+ * go through Python's correctly rounded conversion. Both match orjson's full parse. */
+static int
+scan_num(Scan *s, double *d, long long *iv, int *is_int)
+{
+    skip_ws(s);
+    const unsigned char *start = s->p, *p = s->p, *e = s->end;
+    int neg = 0, digits = 0, frac = 0;
+    long long m = 0;
+    if (p < e && *p == '-') {
+        neg = 1;
+        p++;
+    }
+    if (p >= e || *p < '0' || *p > '9')
+        return 0;
+    if (*p == '0') {
+        p++;
+        if (p < e && *p >= '0' && *p <= '9')
+            return 0; /* a leading zero: not JSON */
+    }
+    else {
+        while (p < e && *p >= '0' && *p <= '9') {
+            if (++digits <= 18)
+                m = m * 10 + (*p - '0');
+            p++;
+        }
+    }
+    *is_int = 1;
+    if (p < e && *p == '.') {
+        *is_int = 0;
+        p++;
+        if (p >= e || *p < '0' || *p > '9')
+            return 0;
+        while (p < e && *p >= '0' && *p <= '9') {
+            if (++digits <= 15) {
+                frac++;
+                m = m * 10 + (*p - '0');
+            }
+            p++;
+        }
+    }
+    if (p < e && (*p == 'e' || *p == 'E'))
+        return 0;
+    s->p = p;
+    if (*is_int) {
+        if (digits > 18)
+            return 0; /* beyond a long long: the full path */
+        *iv = neg ? -m : m;
+        *d = (double)*iv;
+    }
+    else if (digits <= 15) {
+        *d = (double)m / POW10[frac];
+        if (neg)
+            *d = -*d;
+    }
+    else {
+        char text[64];
+        size_t n = (size_t)(p - start);
+        if (n >= sizeof(text))
+            return 0;
+        memcpy(text, start, n);
+        text[n] = 0;
+        *d = PyOS_string_to_double(text, NULL, NULL);
+        if (*d == -1.0 && PyErr_Occurred())
+            return -1;
+    }
+    return 1;
+}
+
+/* a number as the object orjson makes of it (int or float) */
+static int
+scan_num_obj(Scan *s, PyObject **out)
+{
+    double d;
+    long long iv;
+    int is_int;
+    int r = scan_num(s, &d, &iv, &is_int);
+    if (r <= 0)
+        return r;
+    *out = is_int ? PyLong_FromLongLong(iv) : PyFloat_FromDouble(d);
+    return *out == NULL ? -1 : 1;
+}
+
+/* a value this path does not keep: checked, skipped */
+static int
+skip_value(Scan *s)
+{
+    skip_ws(s);
+    if (s->p >= s->end)
+        return 0;
+    unsigned char c = *s->p;
+    if (c == '"') {
+        const char *x;
+        Py_ssize_t n;
+        return scan_str(s, &x, &n);
+    }
+    if (c == '{' || c == '[') {
+        if (++s->depth > 32)
+            return 0;
+        s->p++;
+        unsigned char close = c == '{' ? '}' : ']';
+        if (!take(s, close)) {
+            do {
+                if (c == '{') {
+                    const char *x;
+                    Py_ssize_t n;
+                    if (!scan_str(s, &x, &n) || !take(s, ':'))
+                        return 0;
+                }
+                int r = skip_value(s);
+                if (r <= 0)
+                    return r;
+            } while (take(s, ','));
+            if (!take(s, close))
+                return 0;
+        }
+        s->depth--;
+        return 1;
+    }
+    if (c == '-' || (c >= '0' && c <= '9')) {
+        double d;
+        long long iv;
+        int is_int;
+        return scan_num(s, &d, &iv, &is_int);
+    }
+    return take_word(s, "true", 4) || take_word(s, "false", 5) || take_word(s, "null", 4);
+}
+
+/* a ladder's value: a list of [a, b] (or [a, b, c]) numbers, as one key op and entry ops */
+static int
+scan_ladder(Scan *s, Plan *pl, int lad)
+{
+    int width = lad >= BATB ? 3 : 2;
+    if (!take(s, '['))
+        return 0;
+    if (grow((void **)&pl->ops, pl->nops, &pl->capops, sizeof(Op)) < 0)
+        return -1;
+    Py_ssize_t key = pl->nops++, count = 0;
+    pl->ops[key].lad = lad;
+    pl->ops[key].kind = 0;
+    if (!take(s, ']')) {
+        do {
+            double v[3] = {0.0, 0.0, 0.0};
+            long long iv;
+            int is_int;
+            if (!take(s, '['))
+                return 0;
+            for (int i = 0; i < width; i++)
+                if ((i && !take(s, ',')) || scan_num(s, &v[i], &iv, &is_int) <= 0)
+                    return 0;
+            if (!take(s, ']'))
+                return 0;
+            if (grow((void **)&pl->ops, pl->nops, &pl->capops, sizeof(Op)) < 0)
+                return -1;
+            Op *op = &pl->ops[pl->nops++];
+            op->lad = lad;
+            op->kind = 1;
+            op->a = v[0];
+            op->b = v[1];
+            op->c = v[2];
+            count++;
+        } while (take(s, ','));
+        if (!take(s, ']'))
+            return 0;
+    }
+    pl->ops[key].a = (double)count;
+    return 1;
+}
+
+/* one runner change object */
+static int
+scan_rc(Scan *s, Plan *pl)
+{
+    if (!take(s, '{'))
+        return 0;
+    if (grow((void **)&pl->rcs, pl->nrcs, &pl->caprcs, sizeof(RcPlan)) < 0)
+        return -1;
+    RcPlan *rc = &pl->rcs[pl->nrcs++];
+    memset(rc, 0, sizeof(*rc));
+    rc->op0 = pl->nops;
+    unsigned seen = 0;
+    if (!take(s, '}')) {
+        do {
+            const char *k;
+            Py_ssize_t n;
+            int r;
+            if (!scan_str(s, &k, &n) || !take(s, ':'))
+                return 0;
+            int lad = ladder_of_bytes(k, n), sc;
+            unsigned bit;
+            if (lad >= 0) {
+                bit = 1u << lad;
+                if (seen & bit)
+                    return 0;
+                r = scan_ladder(s, pl, lad);
+                rc = &pl->rcs[pl->nrcs - 1];
+            }
+            else if ((sc = scalar_of_bytes(k, n)) >= 0) {
+                bit = 1u << (NLADDERS + sc - F_LTP);
+                if (seen & bit)
+                    return 0;
+                const char *v;
+                Py_ssize_t vn;
+                skip_ws(s);
+                if (take_word(s, "null", 4)) {
+                    Py_INCREF(Py_None);
+                    rc->scal[sc - F_LTP] = Py_None;
+                    r = 1;
+                }
+                else if ((sc == F_SPN || sc == F_SPF) && s->p < s->end && *s->p == '"') {
+                    /* "NaN", "Infinity": as sp_value reads them */
+                    if (!scan_str(s, &v, &vn))
+                        return 0;
+                    PyObject *text = PyUnicode_FromStringAndSize(v, vn);
+                    if (text == NULL)
+                        return -1;
+                    rc->scal[sc - F_LTP] = sp_value(text);
+                    Py_DECREF(text);
+                    if (rc->scal[sc - F_LTP] == NULL) {
+                        if (!PyErr_ExceptionMatches(PyExc_ValueError))
+                            return -1;
+                        PyErr_Clear(); /* not a number: the full path says so */
+                        return 0;
+                    }
+                    r = 1;
+                }
+                else
+                    r = scan_num_obj(s, &rc->scal[sc - F_LTP]);
+            }
+            else if (n == 2 && k[0] == 'i' && k[1] == 'd') {
+                bit = 1u << (NLADDERS + 4);
+                if (seen & bit)
+                    return 0;
+                r = scan_num_obj(s, &rc->sid);
+            }
+            else if (n == 2 && k[0] == 'h' && k[1] == 'c') {
+                bit = 1u << (NLADDERS + 5);
+                if (seen & bit)
+                    return 0;
+                r = take_word(s, "null", 4) ? 1 : scan_num_obj(s, &rc->hc);
+            }
+            else {
+                bit = 0;
+                r = skip_value(s);
+            }
+            if (r <= 0)
+                return r;
+            seen |= bit;
+        } while (take(s, ','));
+        if (!take(s, '}'))
+            return 0;
+    }
+    rc->op1 = pl->nops;
+    return rc->sid != NULL; /* no id: the full path says so */
+}
+
+/* one market change object, for a market the cache knows */
+static int
+scan_mc(Scan *s, Plan *pl, PyObject *markets)
+{
+    if (!take(s, '{'))
+        return 0;
+    if (grow((void **)&pl->mcs, pl->nmcs, &pl->capmcs, sizeof(McPlan)) < 0)
+        return -1;
+    McPlan *mc = &pl->mcs[pl->nmcs++];
+    memset(mc, 0, sizeof(*mc));
+    mc->rc0 = mc->rc1 = pl->nrcs;
+    unsigned seen = 0;
+    if (!take(s, '}')) {
+        do {
+            const char *k;
+            Py_ssize_t n;
+            int r = 1;
+            unsigned bit = 0;
+            if (!scan_str(s, &k, &n) || !take(s, ':'))
+                return 0;
+            if (n == 2 && memcmp(k, "id", 2) == 0) {
+                const char *v;
+                Py_ssize_t vn;
+                bit = 1;
+                if ((seen & bit) || !scan_str(s, &v, &vn))
+                    return 0;
+                PyObject *mid = PyUnicode_FromStringAndSize(v, vn);
+                if (mid == NULL)
+                    return -1;
+                PyObject *book = PyDict_GetItemWithError(markets, mid);
+                Py_DECREF(mid);
+                if (book == NULL)
+                    return PyErr_Occurred() ? -1 : 0; /* a new market: the full path */
+                Py_INCREF(book);
+                mc->book = book;
+            }
+            else if (n == 16 && memcmp(k, "marketDefinition", 16) == 0)
+                return 0;
+            else if (n == 3 && memcmp(k, "img", 3) == 0) {
+                bit = 2;
+                if ((seen & bit) || !(take_word(s, "false", 5) || take_word(s, "null", 4)))
+                    return 0;
+            }
+            else if (n == 3 && memcmp(k, "con", 3) == 0) {
+                bit = 4;
+                if (seen & bit)
+                    return 0;
+                if (take_word(s, "true", 4))
+                    mc->con = 1;
+                else
+                    r = skip_value(s);
+            }
+            else if (n == 2 && memcmp(k, "tv", 2) == 0) {
+                bit = 8;
+                if (seen & bit)
+                    return 0;
+                if (!take_word(s, "null", 4))
+                    r = scan_num_obj(s, &mc->tv);
+            }
+            else if (n == 2 && memcmp(k, "rc", 2) == 0) {
+                bit = 16;
+                if (seen & bit)
+                    return 0;
+                if (!take_word(s, "null", 4)) {
+                    if (!take(s, '['))
+                        return 0;
+                    mc->rc0 = pl->nrcs;
+                    if (!take(s, ']')) {
+                        do {
+                            r = scan_rc(s, pl);
+                            if (r <= 0)
+                                return r;
+                        } while (take(s, ','));
+                        if (!take(s, ']'))
+                            return 0;
+                    }
+                    mc = &pl->mcs[pl->nmcs - 1];
+                    mc->rc1 = pl->nrcs;
+                }
+            }
+            else
+                r = skip_value(s);
+            if (r <= 0)
+                return r;
+            seen |= bit;
+        } while (take(s, ','));
+        if (!take(s, '}'))
+            return 0;
+    }
+    return mc->book != NULL;
+}
+
+/* the whole line: 1 when it is a message for the fast path, planned in ``pl`` */
+static int
+scan_message(Scan *s, Plan *pl, PyObject *markets)
+{
+    if (!take(s, '{'))
+        return 0;
+    unsigned seen = 0;
+    if (take(s, '}'))
+        return 0;
+    do {
+        const char *k, *v;
+        Py_ssize_t n, vn;
+        int r = 1;
+        unsigned bit = 0;
+        if (!scan_str(s, &k, &n) || !take(s, ':'))
+            return 0;
+        if (n == 2 && memcmp(k, "op", 2) == 0) {
+            bit = 1;
+            if ((seen & bit) || !scan_str(s, &v, &vn) || vn != 3 || memcmp(v, "mcm", 3) != 0)
+                return 0;
+        }
+        else if (n == 2 && memcmp(k, "ct", 2) == 0) {
+            bit = 2;
+            if ((seen & bit) || !scan_str(s, &v, &vn) || (vn == 9 && memcmp(v, "SUB_IMAGE", 9) == 0))
+                return 0;
+        }
+        else if (n == 6 && memcmp(k, "status", 6) == 0)
+            return 0;
+        else if (n == 2 && memcmp(k, "pt", 2) == 0) {
+            bit = 4;
+            if (seen & bit)
+                return 0;
+            if (!take_word(s, "null", 4))
+                r = scan_num_obj(s, &pl->pt);
+        }
+        else if (n == 2 && memcmp(k, "mc", 2) == 0) {
+            bit = 8;
+            if ((seen & bit) || !take(s, '[') || take(s, ']'))
+                return 0; /* not a list, or empty: the full path */
+            do {
+                r = scan_mc(s, pl, markets);
+                if (r <= 0)
+                    return r;
+            } while (take(s, ','));
+            if (!take(s, ']'))
+                return 0;
+        }
+        else
+            r = skip_value(s);
+        if (r <= 0)
+            return r;
+        seen |= bit;
+    } while (take(s, ','));
+    if (!take(s, '}'))
+        return 0;
+    skip_ws(s);
+    return s->p == s->end && (seen & 8);
+}
+
+/* apply a planned runner change to its runner (as apply_one does for a decoded one) */
+static void
+apply_planned(Core *r, const Plan *pl, const RcPlan *rc, int *flags)
+{
+    int apply = 0;
+    for (Py_ssize_t i = rc->op0; i < rc->op1; i++) {
+        const Op *op = &pl->ops[i];
+        if (op->kind == 0)
+            apply = ladder_key(r, op->lad, (Py_ssize_t)op->a, flags);
+        else if (apply) {
+            if (op->lad >= BATB)
+                lad_set(&r->lad[op->lad], op->a, op->b, op->c);
+            else
+                lad_set(&r->lad[op->lad], op->a, op->a, op->b);
+        }
+    }
+    for (int j = 0; j < 4; j++)
+        if (rc->scal[j] != NULL) {
+            Py_INCREF(rc->scal[j]);
+            scalar_set(r, F_LTP + j, rc->scal[j]);
+        }
+}
+
+/* apply a planned message: apply_deltas' second pass */
+static int
+apply_plan(Plan *pl, long long stamp)
+{
+    PyObject *pt = pl->pt != NULL ? pl->pt : Py_None;
+    for (Py_ssize_t i = 0; i < pl->nmcs; i++) {
+        McPlan *mc = &pl->mcs[i];
+        PyObject *book = mc->book;
+        PyObject *changed = PyList_New(0);
+        if (changed == NULL)
+            return -1;
+        if (PyObject_SetAttr(book, str_publish_time, pt) < 0 ||
+            PyObject_SetAttr(book, str_conflated, mc->con ? Py_True : Py_False) < 0 ||
+            PyObject_SetAttr(book, str_changed_runners, changed) < 0) {
+            Py_DECREF(changed);
+            return -1;
+        }
+        int rv = 0, flags = 0;
+        if (mc->rc1 > mc->rc0) {
+            PyObject *runners = PyObject_GetAttr(book, str_runners);
+            if (runners != NULL && !PyDict_Check(runners)) {
+                PyErr_SetString(PyExc_TypeError, "book._runners is not a dict");
+                Py_CLEAR(runners);
+            }
+            rv = runners == NULL ? -1 : 0;
+            for (Py_ssize_t j = mc->rc0; rv == 0 && j < mc->rc1; j++) {
+                RcPlan *rc = &pl->rcs[j];
+                Core *r = runner_for(runners, rc->sid, rc->hc, stamp, changed, NULL, book);
+                if (r == NULL)
+                    rv = -1;
+                else {
+                    apply_planned(r, pl, rc, &flags);
+                    Py_DECREF(r);
+                }
+            }
+            Py_XDECREF(runners);
+            if (rv == 0 && flags &&
+                (PyObject_SetAttr(book, str_traded_seen, Py_True) < 0 ||
+                 PyObject_SetAttr(book, str_market_tv, Py_None) < 0))
+                rv = -1;
+        }
+        Py_DECREF(changed);
+        if (rv < 0)
+            return -1;
+        if (mc->tv != NULL && PyObject_SetAttr(book, str_tv, mc->tv) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+PyDoc_STRVAR(apply_line_doc,
+"apply_line(markets, line, stamp) -> (pt, books) | None\n\n"
+"apply_deltas read straight from a line's bytes: for a message apply_deltas would take (and\n"
+"that this scanner reads: see the source), applies it and returns its publish time (None when\n"
+"absent) and its books in order, one per market change; otherwise changes nothing and returns\n"
+"None, and the line is to be decoded and applied in full.");
+
+static PyObject *
+apply_line(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "apply_line takes 3 arguments");
+        return NULL;
+    }
+    PyObject *markets = args[0];
+    long long stamp = PyLong_AsLongLong(args[2]);
+    if (stamp == -1 && PyErr_Occurred())
+        return NULL;
+    if (!PyDict_Check(markets))
+        Py_RETURN_NONE;
+    Py_buffer view;
+    if (PyObject_GetBuffer(args[1], &view, PyBUF_SIMPLE) < 0) {
+        PyErr_Clear(); /* a str: the full path reads it */
+        Py_RETURN_NONE;
+    }
+    Plan own = {0}, *pl = shared_plan.busy ? &own : &shared_plan;
+    pl->busy = 1;
+    Scan s = {(const unsigned char *)view.buf, (const unsigned char *)view.buf + view.len, 0};
+    PyObject *out = NULL;
+    int r = scan_message(&s, pl, markets);
+    PyBuffer_Release(&view);
+    if (r > 0 && apply_plan(pl, stamp) == 0) {
+        PyObject *books = PyList_New(pl->nmcs);
+        if (books != NULL) {
+            for (Py_ssize_t i = 0; i < pl->nmcs; i++) {
+                Py_INCREF(pl->mcs[i].book);
+                PyList_SET_ITEM(books, i, pl->mcs[i].book);
+            }
+            out = PyTuple_Pack(2, pl->pt != NULL ? pl->pt : Py_None, books);
+            Py_DECREF(books);
+        }
+    }
+    else if (r == 0) {
+        out = Py_None;
+        Py_INCREF(out);
+    }
+    if (pl == &own)
+        plan_free(pl);
+    else {
+        plan_clear(pl);
+        pl->busy = 0;
+    }
+    return out;
+}
+
 static PyMethodDef module_methods[] = {
     {"apply_changes", (PyCFunction)(void (*)(void))apply_changes, METH_FASTCALL,
      apply_changes_doc},
     {"apply_deltas", (PyCFunction)(void (*)(void))apply_deltas, METH_FASTCALL,
      apply_deltas_doc},
+    {"apply_line", (PyCFunction)(void (*)(void))apply_line, METH_FASTCALL, apply_line_doc},
     {NULL, NULL, 0, NULL},
 };
 

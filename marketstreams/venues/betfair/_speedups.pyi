@@ -33,3 +33,6 @@ def apply_changes(
 def apply_deltas(
     markets: dict[str, Any], m: dict[str, Any], mcs: list[Any], stamp: int
 ) -> list[Any] | None: ...
+def apply_line(
+    markets: dict[str, Any], line: bytes, stamp: int
+) -> tuple[Any, list[Any]] | None: ...

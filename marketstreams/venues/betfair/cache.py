@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from ...exceptions import MalformedFrameError
-from .core import apply_changes, apply_deltas
+from .core import apply_changes, apply_deltas, apply_line
 from .models import MarketBook, Order, OrderMarket, OrderRunner
 
 __all__ = ["MarketCache", "OrderCache"]
@@ -47,6 +47,7 @@ class MarketCache:
         "_closed",
         "_deltas",
         "_last_sweep",
+        "_line",
         "_repairing",
         "_stamp",
         "changes",
@@ -76,6 +77,7 @@ class MarketCache:
         # under a new stamp, so its runners are listed again.
         self._stamp = 0
         self._deltas = apply_deltas  # None without the compiled core
+        self._line = apply_line  # None without the compiled core
 
     def __len__(self) -> int:
         return len(self.markets)
@@ -91,6 +93,10 @@ class MarketCache:
     ) -> list[MarketBook]:
         # The hot path: one function, no per-field method calls, nothing done for absent
         # fields (a try block costs nothing in Python 3.11 until it catches).
+        if message.__class__ is bytes and self._line is not None:
+            fast = self.apply_line(message)
+            if fast is not None:
+                return fast
         if message.__class__ is dict:
             m: dict[str, Any] = message
         else:
@@ -106,17 +112,18 @@ class MarketCache:
                 self.messages += 1
                 self.changes += len(mcs)
                 pt = m.get("pt")
-                if pt is not None:  # (set first, as the full path does)
+                before = self.publish_time
+                if pt is not None:  # (set first, as the full path does: kept if it raises)
                     self.publish_time = pt
                 self._stamp += 1  # marks the runners this attempt changes (never reused)
                 books: list[MarketBook] | None = deltas(self.markets, m, mcs, self._stamp)
                 if books is not None:
                     if len(books) > 1:
                         books = list(dict.fromkeys(books))
-                    if self._closed and pt is not None and pt - self._last_sweep >= _SWEEP_EVERY_MS:
-                        self._last_sweep = pt
-                        self.evict(pt)
+                    if self._closed and pt is not None:
+                        self._sweep(pt)
                     return books
+                self.publish_time = before  # (the full path may drop the message: op not mcm)
                 self.messages -= 1  # it changed nothing: the full path takes the message
                 self.changes -= len(mcs)
                 self._stamp -= 1
@@ -131,9 +138,8 @@ class MarketCache:
             if status is not None or self.stale:
                 out = self._set_stale(status is not None)
             if not mcs:
-                if self._closed and pt is not None and pt - self._last_sweep >= _SWEEP_EVERY_MS:
-                    self._last_sweep = pt
-                    self.evict(pt)
+                if self._closed and pt is not None:
+                    self._sweep(pt)
                 return out
             self.messages += 1
             self.changes += len(mcs)
@@ -178,14 +184,48 @@ class MarketCache:
                     book.tv = value
             if len(out) > 1:
                 out = list(dict.fromkeys(out))
-            if self._closed and pt is not None and pt - self._last_sweep >= _SWEEP_EVERY_MS:
-                self._last_sweep = pt
-                self.evict(pt)
+            if self._closed and pt is not None:
+                self._sweep(pt)
             return out
         except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
             return self._repair(m, message, exc)
 
     apply = __call__  # the same, as a method: a bound ``cache.apply`` is cheaper to call in a loop
+
+    def _sweep(self, pt: Any) -> None:
+        """Evict closed markets past their delay, checked at most every 10 s of stream time."""
+        if pt - self._last_sweep >= _SWEEP_EVERY_MS:
+            self._last_sweep = pt
+            self.evict(pt)
+
+    def apply_line(self, line: bytes) -> list[MarketBook] | None:
+        """The compiled fast path for one line's bytes (``_speedups.apply_line``): the books it
+        changed, as the cache returns them, or None, having changed nothing, when the line
+        needs decoding in full (a definition, a new market, a status...: call the cache with
+        it). Always None in pure Python."""
+        fast = self._line
+        if fast is None or self.stale:
+            return None
+        stamp = self._stamp + 1
+        try:
+            got = fast(self.markets, line, stamp)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError):
+            # (a runner its book could not add): the full path applies it again and repairs
+            self._stamp = stamp
+            return None
+        if got is None:
+            return None
+        self._stamp = stamp
+        pt, books = got
+        self.messages += 1
+        self.changes += len(books)
+        if pt is not None:
+            self.publish_time = pt
+        if len(books) > 1:
+            books = list(dict.fromkeys(books))
+        if self._closed and pt is not None:
+            self._sweep(pt)
+        return books
 
     def _repair(self, m: Any, message: object, exc: Exception) -> list[MarketBook]:
         """Slow path for messages the fast path could not apply: ``null`` ladders, entries of

@@ -24,6 +24,7 @@ __all__ = [
     "RunnerCore",
     "apply_changes",
     "apply_deltas",
+    "apply_line",
 ]
 
 if TYPE_CHECKING:
@@ -37,12 +38,14 @@ if TYPE_CHECKING:
     apply_deltas: (
         Callable[[dict[str, Any], dict[str, Any], list[Any], int], list[Any] | None] | None
     )
+    # the same read straight from a line's bytes (see _speedups.apply_line); None in pure Python
+    apply_line: Callable[[dict[str, Any], bytes, int], tuple[Any, list[Any]] | None] | None
 else:
     COMPILED = False
     if os.environ.get("MARKETSTREAMS_PURE_PYTHON", "") in ("", "0"):
         try:
             from ._speedups import NLADDERS as _COMPILED_LADDERS
-            from ._speedups import RunnerCore, apply_changes, apply_deltas
+            from ._speedups import RunnerCore, apply_changes, apply_deltas, apply_line
         except ImportError:
             pass
         else:
@@ -52,4 +55,4 @@ else:
     if not COMPILED:
         from ._pycore import RunnerCore, apply_changes
 
-        apply_deltas = None
+        apply_deltas = apply_line = None

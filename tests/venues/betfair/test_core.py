@@ -7,12 +7,14 @@ book copies (what queue and thread hooks get) and pickling.
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import os
 import pickle
 from collections.abc import AsyncIterator
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -301,25 +303,46 @@ def cache_view(cache: MarketCache) -> str:
     return repr([markets, cache.messages, cache.changes, cache.publish_time, cache.repaired])
 
 
+def three_caches() -> tuple[MarketCache, MarketCache, MarketCache]:
+    """Caches that take a message three ways: compiled from the line's bytes (apply_line),
+    compiled from the decoded message (apply_deltas), and all in Python."""
+    line, fast, full = MarketCache(), MarketCache(), MarketCache()
+    fast._line = None
+    full._deltas = full._line = None
+    assert line._line is not None and fast._deltas is not None
+    return line, fast, full
+
+
+def as_given(as_line: bool, m: dict[str, Any]) -> Any:
+    """A fresh copy of ``m``: as JSON bytes for the line cache (when orjson reads them back as
+    the same message: not integers beyond 64 bits), else as a dict."""
+    if as_line:
+        raw = json.dumps(m).encode()
+        try:
+            if json.dumps(orjson.loads(raw)) == raw.decode():  # (types compared too)
+                return raw
+        except orjson.JSONDecodeError:
+            pass
+    return pickle.loads(pickle.dumps(m))
+
+
 @pytest.mark.skipif(not core.COMPILED, reason="the cache does not use the compiled core")
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.one_of(mcm, broken), max_size=20))
 def test_compiled_delta_path_matches_the_full_path(messages: list[dict[str, Any]]) -> None:
-    fast, full = MarketCache(), MarketCache()
-    full._deltas = None
-    assert fast._deltas is not None
+    line, fast, full = three_caches()
     for m in messages:
         outcomes = []
-        for cache in (fast, full):
+        for cache in (line, fast, full):
             try:
-                books = cache(pickle.loads(pickle.dumps(m)))  # each its own copy
+                books = cache(as_given(cache is line, m))  # each its own copy
                 outcomes.append(
                     [(b.market_id, [r.selection_id for r in b.changed_runners]) for b in books]
                 )
             except Exception as exc:  # both must fail alike
                 outcomes.append(type(exc).__name__)
-        assert outcomes[0] == outcomes[1], m
-        assert cache_view(fast) == cache_view(full), m
+        assert outcomes[0] == outcomes[1] == outcomes[2], m
+        assert cache_view(line) == cache_view(fast) == cache_view(full), m
 
 
 json_value = st.recursive(
@@ -370,15 +393,60 @@ image = {
 def test_compiled_delta_path_survives_arbitrary_values(messages: list[dict[str, Any]]) -> None:
     """Any JSON in any field: the compiled path raises what the Python path raises (or
     applies the same), and leaves the same books."""
-    fast, full = MarketCache(), MarketCache()
-    full._deltas = None
+    line, fast, full = three_caches()
     for m in [image, *messages]:
         outcomes = []
-        for cache in (fast, full):
+        for cache in (line, fast, full):
             try:
-                books = cache(pickle.loads(pickle.dumps(m)))
+                books = cache(as_given(cache is line, m))
                 outcomes.append([b.market_id for b in books])
             except MalformedFrameError:
                 outcomes.append("malformed")
-        assert outcomes[0] == outcomes[1], m
-        assert cache_view(fast) == cache_view(full), m
+        assert outcomes[0] == outcomes[1] == outcomes[2], m
+        assert cache_view(line) == cache_view(fast) == cache_view(full), m
+
+
+LINES = [
+    b'{"op":"mcm","clk":"AB","pt":1000,"mc":[{"id":"1.1","rc":[{"atb":[[2.5,10.25],[3,0]],'
+    b'"trd":[[2.5,4.5]],"ltp":2.5,"tv":4.5,"id":1}],"con":true,"img":false,"tv":4.5}]}',
+    b'{"op": "mcm", "pt": 1001, "ct": "HEARTBEAT", "mc": [{"id": "1.2", "tv": null, "rc": '
+    b'[{"id": 1, "hc": -1.5, "batl": [[0, 1.01, 2], [1, 1.02, 0]], "spn": "NaN", "spf": 1e2},'
+    b' {"id": 2, "trd": [], "x": {"y": [true, false, null, "z"]}}]}, {"id": "1.1", "rc": null}]}',
+    b'{"mc":[{"rc":[{"spb":[[1.01,-0.0]],"spl":[[1000,12345678901234567]],"id":3}],"id":"1.1"}]}',
+]
+
+
+@pytest.mark.skipif(not core.COMPILED, reason="the cache does not use the compiled core")
+@settings(max_examples=500, deadline=None)
+@given(
+    st.sampled_from(LINES),
+    st.lists(
+        st.tuples(
+            st.integers(0, 240), st.sampled_from(list(b' ,:[]{}"0123456789.-eE+tnx\\\x01\xff'))
+        ),
+        max_size=3,
+    ),
+    st.lists(st.integers(0, 240), max_size=2),
+)
+def test_line_path_reads_mangled_bytes_as_the_full_path_does(
+    line: bytes, edits: list[tuple[int, int]], cuts: list[int]
+) -> None:
+    """A line's bytes changed at random: apply_line applies what orjson reads and applies, and
+    leaves every line orjson rejects (or that the scanner does not cover) to the full path."""
+    raw = bytearray(line)
+    for at, byte in edits:
+        raw[at % len(raw)] = byte
+    for at in cuts:
+        del raw[at % max(len(raw), 1) : at % max(len(raw), 1) + 1]
+    line_cache, _, full = three_caches()
+    for cache in (line_cache, full):
+        cache(LINES[0].replace(b'"rc"', b'"img":true,"marketDefinition":{"runners":[]},"rc"', 1))
+        cache(LINES[0].replace(b'"1.1"', b'"1.2"').replace(b'"rc"', b'"img":true,"rc"', 1))
+    outcomes = []
+    for cache in (line_cache, full):
+        try:
+            outcomes.append([b.market_id for b in cache(bytes(raw))])
+        except MalformedFrameError:
+            outcomes.append(["malformed"])
+    assert outcomes[0] == outcomes[1], bytes(raw)
+    assert cache_view(line_cache) == cache_view(full), bytes(raw)
