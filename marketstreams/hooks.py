@@ -71,6 +71,16 @@ def call_now(
     calls = [(hook, hook.fn, hook.is_async) for hook in hooks]
     if loop is None and any(is_async for _, _, is_async in calls):
         raise ValueError("async hooks need an event loop to run on")
+    if len(calls) == 1 and not calls[0][2]:
+        only, fn, _ = calls[0]
+
+        def call_one(book: Any, trades: list[Trade]) -> None:  # (a replay's usual case)
+            try:
+                fn(book, trades)
+            except Exception:
+                report_error(only, where)
+
+        return call_one
 
     def call(book: Any, trades: list[Trade]) -> None:
         for hook, fn, is_async in calls:

@@ -63,7 +63,7 @@ def run_file_job(job: FileJob) -> FileResult:
         cache = historical_cache()
         decided: dict[str, bool] = {}  # market id -> passes the market filter
         apply_line = _line_applier(cache, job.market_filter, pacer(job.speed, job.tick), decided)
-        _play(job, cache, apply_line, hooks.call if hooks else None, decided, result)
+        _play(job, cache, apply_line, hooks if hooks else None, decided, result)
         result.filtered_markets = sum(1 for ok in decided.values() if not ok)
         if result.lines and result.skipped == result.lines:
             # not one line was a stream message: not a stream file, not an empty replay
@@ -174,18 +174,23 @@ def _play(
     job: FileJob,
     cache: HistoricalCache,
     apply_line: Callable[[bytes], list[Any]],
-    call: Callable[[Any, list[Any]], None] | None,
+    hooks: JobHooks | None,
     decided: dict[str, bool],
     result: FileResult,
 ) -> None:
-    """The hot loop: every line of the file applied, the books it changed handed to ``call``.
+    """The hot loop: every line of the file applied, the books it changed handed to the hooks.
     Counts go to ``result`` however it ends; bad lines are skipped and counted, or (``strict``)
-    raise ReplayError."""
+    raise ReplayError. A line without a definition, while every market the cache holds is one
+    of the hook's ``quiet_markets``, is counted and not decoded."""
+    call = hooks.call if hooks is not None else None
+    quiet = hooks.quiet if hooks is not None else None
     source = job.source
     flt = job.market_filter
     window = flt is not None and flt.has_window
     dispatch = call is not None or flt is not None
     lineno = blank = updates = 0  # counted in locals: this loop runs once per line
+    # the compiled path straight from the line's bytes when ``apply_line`` is the cache itself
+    fast = cache.apply_line if apply_line == cache.apply else None
     no_trades: list[Any] = []  # historical files carry no single trades
     seen: set[str] = set()  # markets the cache made a book for (evicted ones included)
     created = 0  # cache.created when `seen` was last brought up to date
@@ -195,8 +200,13 @@ def _play(
                 if not line:
                     blank += 1
                     continue
+                if quiet and b'"marketDefinition"' not in line and quiet.issuperset(cache.markets):
+                    result.quiet_lines += 1
+                    continue
                 try:
-                    books = apply_line(line)
+                    books = fast(line) if fast is not None else None
+                    if books is None:
+                        books = apply_line(line)
                 except _BAD_LINE as exc:
                     if line.isspace():  # blank lines are not lines of data
                         blank += 1

@@ -18,7 +18,7 @@ class JobHooks:
     ``call(book, trades)`` calls them all, in order, waiting for async ones (one event loop per
     job, closed by :meth:`close`). :meth:`results` are the hooks' ``result()`` at the end."""
 
-    __slots__ = ("call", "given", "hooks", "loop")
+    __slots__ = ("call", "given", "hooks", "loop", "quiet")
 
     def __init__(self, hooks: list[Any], copy_hooks: bool, where: str) -> None:
         self.given = [copy.deepcopy(h) if copy_hooks and not is_function(h) else h for h in hooks]
@@ -27,6 +27,10 @@ class JobHooks:
         if any(h.is_async for h in self.hooks):
             self.loop = asyncio.new_event_loop()
         self.call = call_now(self.hooks, self.loop, where)
+        # A hook object may keep ``quiet_markets``, a set of market ids it needs no more lines
+        # of except those with a market definition: honoured when it is the only hook.
+        quiet = getattr(self.given[0], "quiet_markets", None) if len(self.given) == 1 else None
+        self.quiet: set[str] | None = quiet if isinstance(quiet, set) else None
 
     def __bool__(self) -> bool:
         return bool(self.hooks)

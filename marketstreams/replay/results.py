@@ -17,13 +17,16 @@ class FileResult:
 
     ``lines``: lines of data read (blank ones not counted); ``markets``: distinct markets the
     source made a book for (a Betfair file: a market the cache held, a bad line's included);
-    ``updates``: books handed to the hooks; ``skipped``: bad lines skipped."""
+    ``updates``: books handed to the hooks; ``skipped``: bad lines skipped; ``quiet_lines``:
+    lines read but not decoded because the only hook needed no more of their markets but
+    definitions (a simulation past its window: see docs/simulation.md)."""
 
     source: str
     lines: int = 0
     markets: int = 0
     updates: int = 0
     skipped: int = 0
+    quiet_lines: int = 0
     filtered_markets: int = 0
     seconds: float = 0.0
     bytes: int = 0

@@ -219,6 +219,12 @@ class MarketSimulator:
         self._ids = ids if ids is not None else BetIds()
         self._now = 0
 
+    @property
+    def idle(self) -> bool:
+        """No order can still match, lapse or change by prices (none live, no request on its
+        way): only definitions (removals, settlement) can still change this market's orders."""
+        return not self._live and not self._actions
+
     # -- the strategies' requests ---------------------------------------------------------------
 
     def place(

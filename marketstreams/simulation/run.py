@@ -49,6 +49,7 @@ class _Market:
         "inplay_ok",
         "opens",
         "preplay_ok",
+        "quiet_until",
         "sim",
         "views",
     )
@@ -65,6 +66,9 @@ class _Market:
         self.definition: Any = _UNREAD  # the definition `opens` was read from
         self.opens: float | None = None  # publish time (ms) the seconds_to_start window opens
         self.inplay_ok = self.preplay_ok = True  # the window lets in-play / pre-play books in
+        # before this publish time, with the same definition object and no order, a book
+        # needs nothing (no strategy call before the window, nothing to match)
+        self.quiet_until: float | None = None
 
 
 class _SimulationHook:
@@ -90,6 +94,16 @@ class _SimulationHook:
         self.errors = 0
         self.started = False
         self.ids = BetIds()  # bet ids within the file (renumbered across files)
+        # Markets past the window for good (in play, the window pre-play only) with no order
+        # that prices can still change: replay reads their lines without decoding them, except
+        # definitions (removals, settlement). Only when no strategy reads books after the
+        # window (on_market_closed / on_order_update overridden): those would see old prices.
+        self.quiet_markets: set[str] = set()
+        self._may_quiet = (
+            window is not None
+            and window.inplay is False
+            and not any(_overrides(s, "on_market_closed", "on_order_update") for s in strategies)
+        )
         self.__qualname__ = "simulate"  # the name replay logs for this hook
 
     def _fail(self, strategy: Strategy, what: str, market_id: str) -> None:
@@ -138,6 +152,7 @@ class _SimulationHook:
         window = self.window
         assert window is not None
         market.definition = md
+        market.quiet_until = None
         secs = window.seconds_to_start
         market.inplay_ok = window.inplay is not False and secs is None
         market.preplay_ok = window.inplay is not True
@@ -152,6 +167,15 @@ class _SimulationHook:
     def __call__(self, book: Any, trades: Any) -> None:
         market = self.markets.get(book.market)
         if market is not None:
+            until = market.quiet_until
+            if (
+                until is not None
+                and book.market_definition is market.definition
+                and book.is_valid
+                and book.publish_time is not None
+                and book.publish_time < until
+            ):
+                return  # the fast way out for most books before the window
             crypto_update = market.crypto_update
             if crypto_update is not None:
                 # a Luno / BitMEX market: its handler does all (an invalid book included)
@@ -184,9 +208,13 @@ class _SimulationHook:
         if self.window is not None:
             if book.market_definition is not market.definition:
                 self._read_window(market, book.market_definition)
+                if not book.inplay:  # (back out of play: a definition is always read)
+                    self.quiet_markets.discard(book.market)
             if book.inplay:
                 if not market.inplay_ok:
                     go = False
+                    if self._may_quiet and sim.idle:
+                        self.quiet_markets.add(book.market)
             elif not market.preplay_ok:
                 go = False
             else:
@@ -194,6 +222,8 @@ class _SimulationHook:
                 pt = book.publish_time
                 if opens is not None and (pt is None or pt < opens):
                     go = False
+                    if not sim.orders and book.status != "CLOSED":
+                        market.quiet_until = opens
         if go:
             for strategy, view, call in market.calls:
                 view.book = book
@@ -258,6 +288,12 @@ class _SimulationHook:
             "crypto_orders": crypto.orders() if crypto else [],
             "positions": crypto.positions() if crypto else [],
         }
+
+
+def _overrides(strategy: Strategy, *names: str) -> bool:
+    """Whether the strategy's class overrides any of these Strategy methods."""
+    cls = type(strategy)
+    return any(getattr(cls, n, None) is not getattr(Strategy, n) for n in names)
 
 
 def _start_ms(md: dict[str, Any] | None) -> int | None:

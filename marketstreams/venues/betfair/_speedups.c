@@ -997,6 +997,7 @@ typedef struct {
 } Plan;
 
 static Plan shared_plan; /* reused line after line; a re-entrant call gets its own */
+static PyObject *last_market_id; /* an ASCII str: the market id of the last change read */
 
 static const double POW10[16] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
                                  1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
@@ -1386,11 +1387,15 @@ scan_mc(Scan *s, Plan *pl, PyObject *markets)
                 bit = 1;
                 if ((seen & bit) || !scan_str(s, &v, &vn))
                     return 0;
-                PyObject *mid = PyUnicode_FromStringAndSize(v, vn);
-                if (mid == NULL)
-                    return -1;
+                /* the market id, as the previous line's when it is the same (its hash kept) */
+                PyObject *mid = last_market_id;
+                if (mid == NULL || PyUnicode_GET_LENGTH(mid) != vn ||
+                    memcmp(PyUnicode_1BYTE_DATA(mid), v, (size_t)vn) != 0) {
+                    if ((mid = PyUnicode_FromStringAndSize(v, vn)) == NULL)
+                        return -1;
+                    Py_XSETREF(last_market_id, mid);
+                }
                 PyObject *book = PyDict_GetItemWithError(markets, mid);
-                Py_DECREF(mid);
                 if (book == NULL)
                     return PyErr_Occurred() ? -1 : 0; /* a new market: the full path */
                 Py_INCREF(book);
@@ -1534,6 +1539,59 @@ apply_planned(Core *r, const Plan *pl, const RcPlan *rc, int *flags)
         }
 }
 
+/* The book attributes apply_plan writes, stored straight into their slots when the book's
+ * type declares them as plain object slots (MarketBook's __slots__), else set as attributes. */
+enum { A_PUBLISH_TIME, A_CONFLATED, A_CHANGED, A_RUNNERS, A_TRADED_SEEN, A_MARKET_TV, A_TV, NATTRS };
+static PyObject **const attr_names[NATTRS] = {
+    &str_publish_time, &str_conflated, &str_changed_runners, &str_runners,
+    &str_traded_seen,  &str_market_tv, &str_tv,
+};
+static PyTypeObject *slot_type; /* the type whose offsets are known (a strong reference) */
+static Py_ssize_t slot_offset[NATTRS];
+
+static void
+learn_slots(PyTypeObject *t)
+{
+    Py_ssize_t off[NATTRS];
+    for (int i = 0; i < NATTRS; i++) {
+        PyObject *d = _PyType_Lookup(t, *attr_names[i]);
+        if (d == NULL || !Py_IS_TYPE(d, &PyMemberDescr_Type))
+            return;
+        PyMemberDef *m = ((PyMemberDescrObject *)d)->d_member;
+        if (m->type != T_OBJECT_EX || (m->flags & READONLY))
+            return;
+        off[i] = m->offset;
+    }
+    memcpy(slot_offset, off, sizeof(off));
+    Py_INCREF(t);
+    Py_XSETREF(slot_type, t);
+}
+
+static inline int
+book_set(PyObject *book, int a, PyObject *v)
+{
+    if (Py_TYPE(book) == slot_type) {
+        PyObject **slot = (PyObject **)((char *)book + slot_offset[a]);
+        Py_INCREF(v);
+        Py_XSETREF(*slot, v);
+        return 0;
+    }
+    return PyObject_SetAttr(book, *attr_names[a], v);
+}
+
+static inline PyObject *
+book_get(PyObject *book, int a)
+{
+    if (Py_TYPE(book) == slot_type) {
+        PyObject *v = *(PyObject **)((char *)book + slot_offset[a]);
+        if (v != NULL) {
+            Py_INCREF(v);
+            return v;
+        }
+    }
+    return PyObject_GetAttr(book, *attr_names[a]);
+}
+
 /* apply a planned message: apply_deltas' second pass */
 static int
 apply_plan(Plan *pl, long long stamp)
@@ -1542,18 +1600,20 @@ apply_plan(Plan *pl, long long stamp)
     for (Py_ssize_t i = 0; i < pl->nmcs; i++) {
         McPlan *mc = &pl->mcs[i];
         PyObject *book = mc->book;
+        if (Py_TYPE(book) != slot_type)
+            learn_slots(Py_TYPE(book));
         PyObject *changed = PyList_New(0);
         if (changed == NULL)
             return -1;
-        if (PyObject_SetAttr(book, str_publish_time, pt) < 0 ||
-            PyObject_SetAttr(book, str_conflated, mc->con ? Py_True : Py_False) < 0 ||
-            PyObject_SetAttr(book, str_changed_runners, changed) < 0) {
+        if (book_set(book, A_PUBLISH_TIME, pt) < 0 ||
+            book_set(book, A_CONFLATED, mc->con ? Py_True : Py_False) < 0 ||
+            book_set(book, A_CHANGED, changed) < 0) {
             Py_DECREF(changed);
             return -1;
         }
         int rv = 0, flags = 0;
         if (mc->rc1 > mc->rc0) {
-            PyObject *runners = PyObject_GetAttr(book, str_runners);
+            PyObject *runners = book_get(book, A_RUNNERS);
             if (runners != NULL && !PyDict_Check(runners)) {
                 PyErr_SetString(PyExc_TypeError, "book._runners is not a dict");
                 Py_CLEAR(runners);
@@ -1571,14 +1631,14 @@ apply_plan(Plan *pl, long long stamp)
             }
             Py_XDECREF(runners);
             if (rv == 0 && flags &&
-                (PyObject_SetAttr(book, str_traded_seen, Py_True) < 0 ||
-                 PyObject_SetAttr(book, str_market_tv, Py_None) < 0))
+                (book_set(book, A_TRADED_SEEN, Py_True) < 0 ||
+                 book_set(book, A_MARKET_TV, Py_None) < 0))
                 rv = -1;
         }
         Py_DECREF(changed);
         if (rv < 0)
             return -1;
-        if (mc->tv != NULL && PyObject_SetAttr(book, str_tv, mc->tv) < 0)
+        if (mc->tv != NULL && book_set(book, A_TV, mc->tv) < 0)
             return -1;
     }
     return 0;

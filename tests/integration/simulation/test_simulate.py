@@ -330,3 +330,56 @@ def test_queue_matching_on_the_shared_files() -> None:
     for fast, slow in zip(flumine.orders, queue.orders, strict=True):
         at_placement = sum(s for t, _, s in fast.matches if t == fast.placed_at)
         assert sum(s for t, _, s in slow.matches if t == slow.placed_at) <= at_placement
+
+
+class _Plain(Strategy):
+    """Backs the first active runner at the best back price once, in the last 120 s pre-play,
+    persistence given: LAPSE orders lapse at the off, PERSIST ones match on in play."""
+
+    def __init__(self, persistence: str = "LAPSE") -> None:
+        super().__init__(f"Plain{persistence}")
+        self.persistence = persistence
+
+    def on_market_book(self, market: Any, book: Any) -> None:
+        if market.orders or book.status != "OPEN" or market.seconds_to_start is None:
+            return
+        for runner in book.runners:
+            best = runner.best_back(1)
+            if runner.status == "ACTIVE" and best:
+                market.place_order(
+                    runner.selection_id, "LAY", best[0][0], 5.0, persistence=self.persistence
+                )
+                return
+
+
+class _PlainWatching(_Plain):
+    """The same, reading the closing book: the replay then decodes every line."""
+
+    def on_market_closed(self, market: Any, book: Any) -> None:
+        return None
+
+
+def test_lines_after_the_window_are_not_decoded_and_change_nothing() -> None:
+    """Past a pre-play window, a market with no live order needs only its definitions: replay
+    counts its other lines as quiet instead of decoding them. Orders and markets are those of
+    a run that decodes everything (a strategy reading the closing book turns quiet off); a
+    PERSIST order resting in play keeps its market decoded until it is done."""
+    folder = shared_data("betfair", "historic")
+    window = {"inplay": False, "seconds_to_start": 120}
+    skipped, matched = {}, {}
+    for persistence in ("LAPSE", "PERSIST"):
+        quiet = simulate(folder, _Plain(persistence), market_filter=window)
+        full = simulate(folder, _PlainWatching(persistence), market_filter=window)
+        skipped[persistence] = sum(f.quiet_lines for f in quiet.files)
+        assert sum(f.quiet_lines for f in full.files) == 0
+        assert quiet.lines == full.lines
+        assert len(quiet.orders) >= 5
+        strip = lambda o: {**o.as_dict(), "strategy": None}  # noqa: E731
+        assert [strip(o) for o in quiet.orders] == [strip(o) for o in full.orders]
+        assert [(m.market_id, m.gross_profit, m.net_profit) for m in quiet.markets] == [
+            (m.market_id, m.gross_profit, m.net_profit) for m in full.markets
+        ]
+        matched[persistence] = sum(o.size_matched > 0 for o in quiet.orders)
+    assert matched["PERSIST"] > matched["LAPSE"]  # (matched in play, from decoded lines)
+    assert skipped["LAPSE"] > 20_000  # the in-play lines of markets with no live order
+    assert 0 < skipped["PERSIST"] < skipped["LAPSE"]
