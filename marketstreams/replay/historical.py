@@ -181,9 +181,12 @@ def _play(
     """The hot loop: every line of the file applied, the books it changed handed to the hooks.
     Counts go to ``result`` however it ends; bad lines are skipped and counted, or (``strict``)
     raise ReplayError. A line without a definition, while every market the cache holds is one
-    of the hook's ``quiet_markets``, is counted and not decoded."""
+    of the hook's ``quiet_markets``, is counted and not decoded; runs of lines the hook waits
+    for none of (its ``idle_until``) are applied in one call, their books not handed out."""
     call = hooks.call if hooks is not None else None
     quiet = hooks.quiet if hooks is not None else None
+    idle = hooks.idle if hooks is not None and job.speed is None else None
+    bulk = cache.apply_idle_lines
     source = job.source
     flt = job.market_filter
     window = flt is not None and flt.has_window
@@ -196,7 +199,19 @@ def _play(
     created = 0  # cache.created when `seen` was last brought up to date
     try:
         for before, block in iter_line_runs(source):
-            for lineno, line in enumerate(block, before + 1):
+            lineno = before
+            lines = iter(block)
+            for line in lines:
+                lineno += 1
+                if idle:
+                    taken, left = bulk(line, lines, idle)
+                    if taken:
+                        result.idle_lines += taken
+                        if left is None:  # (the block ran out)
+                            lineno += taken - 1
+                            continue
+                        lineno += taken
+                        line = left
                 if not line:
                     blank += 1
                     continue

@@ -18,7 +18,7 @@ class JobHooks:
     ``call(book, trades)`` calls them all, in order, waiting for async ones (one event loop per
     job, closed by :meth:`close`). :meth:`results` are the hooks' ``result()`` at the end."""
 
-    __slots__ = ("call", "given", "hooks", "loop", "quiet")
+    __slots__ = ("call", "given", "hooks", "idle", "loop", "quiet")
 
     def __init__(self, hooks: list[Any], copy_hooks: bool, where: str) -> None:
         self.given = [copy.deepcopy(h) if copy_hooks and not is_function(h) else h for h in hooks]
@@ -29,8 +29,13 @@ class JobHooks:
         self.call = call_now(self.hooks, self.loop, where)
         # A hook object may keep ``quiet_markets``, a set of market ids it needs no more lines
         # of except those with a market definition: honoured when it is the only hook.
-        quiet = getattr(self.given[0], "quiet_markets", None) if len(self.given) == 1 else None
+        # ``idle_until``, a dict of market id -> publish time (ms) before which it wants no
+        # book of that market unless a definition comes: such lines are applied in bulk.
+        alone = self.given[0] if len(self.given) == 1 else None
+        quiet = getattr(alone, "quiet_markets", None)
         self.quiet: set[str] | None = quiet if isinstance(quiet, set) else None
+        idle = getattr(alone, "idle_until", None)
+        self.idle: dict[str, float] | None = idle if isinstance(idle, dict) else None
 
     def __bool__(self) -> bool:
         return bool(self.hooks)

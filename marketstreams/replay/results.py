@@ -19,7 +19,9 @@ class FileResult:
     source made a book for (a Betfair file: a market the cache held, a bad line's included);
     ``updates``: books handed to the hooks; ``skipped``: bad lines skipped; ``quiet_lines``:
     lines read but not decoded because the only hook needed no more of their markets but
-    definitions (a simulation past its window: see docs/simulation.md)."""
+    definitions (a simulation past its window: see docs/simulation.md); ``idle_lines``: lines
+    applied without handing their books to the only hook, which waited for none of them (a
+    simulation before its window)."""
 
     source: str
     lines: int = 0
@@ -27,6 +29,7 @@ class FileResult:
     updates: int = 0
     skipped: int = 0
     quiet_lines: int = 0
+    idle_lines: int = 0
     filtered_markets: int = 0
     seconds: float = 0.0
     bytes: int = 0

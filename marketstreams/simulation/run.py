@@ -99,6 +99,9 @@ class _SimulationHook:
         # definitions (removals, settlement). Only when no strategy reads books after the
         # window (on_market_closed / on_order_update overridden): those would see old prices.
         self.quiet_markets: set[str] = set()
+        # Before its window, a market with no order needs no book until the window opens or a
+        # definition comes: market id -> that publish time (ms), for replay (see _Market).
+        self.idle_until: dict[str, float] = {}
         self._may_quiet = (
             window is not None
             and window.inplay is False
@@ -152,7 +155,6 @@ class _SimulationHook:
         window = self.window
         assert window is not None
         market.definition = md
-        market.quiet_until = None
         secs = window.seconds_to_start
         market.inplay_ok = window.inplay is not False and secs is None
         market.preplay_ok = window.inplay is not True
@@ -191,6 +193,9 @@ class _SimulationHook:
             if market.crypto_update is not None:
                 market.crypto_update(book, trades)
                 return
+        if market.quiet_until is not None:  # (set again below while it still holds)
+            market.quiet_until = None
+            self.idle_until.pop(book.market, None)
         if market.closed:
             return
         sim = market.sim
@@ -223,7 +228,7 @@ class _SimulationHook:
                 if opens is not None and (pt is None or pt < opens):
                     go = False
                     if not sim.orders and book.status != "CLOSED":
-                        market.quiet_until = opens
+                        market.quiet_until = self.idle_until[book.market] = opens
         if go:
             for strategy, view, call in market.calls:
                 view.book = book

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import importlib.util
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -73,6 +73,14 @@ class HistoricalCache(Protocol):
     def apply_line(self, line: bytes) -> list[Any] | None:
         """A fast path for a line it can take without decoding it to Python objects: the
         books, or None (having changed nothing) when the line is to go through ``apply``."""
+        ...
+
+    def apply_idle_lines(
+        self, first: bytes, lines: Iterator[bytes], idle: dict[str, float]
+    ) -> tuple[int, bytes | None]:
+        """Lines applied without handing out books while the hooks wait for none of their
+        markets (``idle``: market id -> publish time it waits until): how many, and the first
+        line left (None: ``lines`` ran out)."""
         ...
 
 

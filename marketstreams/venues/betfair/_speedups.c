@@ -524,7 +524,8 @@ static PyTypeObject CoreType = {
 
 static PyObject *str_id, *str_hc, *str_op, *str_ct, *str_status, *str_pt, *str_img, *str_con,
     *str_tv, *str_rc, *str_market_definition, *str_publish_time, *str_conflated,
-    *str_changed_runners, *str_runners, *str_add_runner, *str_traded_seen, *str_market_tv;
+    *str_changed_runners, *str_runners, *str_add_runner, *str_traded_seen, *str_market_tv,
+    *str_is_valid;
 
 /* the ladder a key's bytes name, or -1 for other keys */
 static inline int
@@ -982,6 +983,7 @@ typedef struct {
 
 typedef struct {
     PyObject *book; /* owned */
+    PyObject *mid;  /* owned: the market id */
     PyObject *tv;   /* owned, NULL when absent or null */
     int con;
     Py_ssize_t rc0, rc1; /* its runner changes */
@@ -1013,6 +1015,7 @@ plan_clear(Plan *pl)
     }
     for (Py_ssize_t i = 0; i < pl->nmcs; i++) {
         Py_XDECREF(pl->mcs[i].book);
+        Py_XDECREF(pl->mcs[i].mid);
         Py_XDECREF(pl->mcs[i].tv);
     }
     Py_CLEAR(pl->pt);
@@ -1363,7 +1366,7 @@ scan_rc(Scan *s, Plan *pl)
 
 /* one market change object, for a market the cache knows */
 static int
-scan_mc(Scan *s, Plan *pl, PyObject *markets)
+scan_mc(Scan *s, Plan *pl, PyObject *markets, PyObject *idle)
 {
     if (!take(s, '{'))
         return 0;
@@ -1398,8 +1401,15 @@ scan_mc(Scan *s, Plan *pl, PyObject *markets)
                 PyObject *book = PyDict_GetItemWithError(markets, mid);
                 if (book == NULL)
                     return PyErr_Occurred() ? -1 : 0; /* a new market: the full path */
+                if (idle != NULL) { /* (apply_lines: a market not idle ends the run here) */
+                    int in = PyDict_Contains(idle, mid);
+                    if (in <= 0)
+                        return in;
+                }
                 Py_INCREF(book);
                 mc->book = book;
+                Py_INCREF(mid);
+                Py_XSETREF(mc->mid, mid);
             }
             else if (n == 16 && memcmp(k, "marketDefinition", 16) == 0)
                 return 0;
@@ -1459,7 +1469,7 @@ scan_mc(Scan *s, Plan *pl, PyObject *markets)
 
 /* the whole line: 1 when it is a message for the fast path, planned in ``pl`` */
 static int
-scan_message(Scan *s, Plan *pl, PyObject *markets)
+scan_message(Scan *s, Plan *pl, PyObject *markets, PyObject *idle)
 {
     if (!take(s, '{'))
         return 0;
@@ -1497,7 +1507,7 @@ scan_message(Scan *s, Plan *pl, PyObject *markets)
             if ((seen & bit) || !take(s, '[') || take(s, ']'))
                 return 0; /* not a list, or empty: the full path */
             do {
-                r = scan_mc(s, pl, markets);
+                r = scan_mc(s, pl, markets, idle);
                 if (r <= 0)
                     return r;
             } while (take(s, ','));
@@ -1541,10 +1551,20 @@ apply_planned(Core *r, const Plan *pl, const RcPlan *rc, int *flags)
 
 /* The book attributes apply_plan writes, stored straight into their slots when the book's
  * type declares them as plain object slots (MarketBook's __slots__), else set as attributes. */
-enum { A_PUBLISH_TIME, A_CONFLATED, A_CHANGED, A_RUNNERS, A_TRADED_SEEN, A_MARKET_TV, A_TV, NATTRS };
+enum {
+    A_PUBLISH_TIME,
+    A_CONFLATED,
+    A_CHANGED,
+    A_RUNNERS,
+    A_TRADED_SEEN,
+    A_MARKET_TV,
+    A_TV,
+    A_IS_VALID,
+    NATTRS
+};
 static PyObject **const attr_names[NATTRS] = {
     &str_publish_time, &str_conflated, &str_changed_runners, &str_runners,
-    &str_traded_seen,  &str_market_tv, &str_tv,
+    &str_traded_seen,  &str_market_tv, &str_tv,           &str_is_valid,
 };
 static PyTypeObject *slot_type; /* the type whose offsets are known (a strong reference) */
 static Py_ssize_t slot_offset[NATTRS];
@@ -1673,7 +1693,7 @@ apply_line(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     pl->busy = 1;
     Scan s = {(const unsigned char *)view.buf, (const unsigned char *)view.buf + view.len, 0};
     PyObject *out = NULL;
-    int r = scan_message(&s, pl, markets);
+    int r = scan_message(&s, pl, markets, NULL);
     PyBuffer_Release(&view);
     if (r > 0 && apply_plan(pl, stamp) == 0) {
         PyObject *books = PyList_New(pl->nmcs);
@@ -1699,12 +1719,114 @@ apply_line(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return out;
 }
 
+/* whether a planned line only touches markets ``idle`` names, valid, before their limit */
+static int
+plan_is_idle(const Plan *pl, PyObject *idle)
+{
+    if (pl->pt == NULL)
+        return 0;
+    double pt = PyFloat_AsDouble(pl->pt);
+    if (pt == -1.0 && PyErr_Occurred())
+        return -1;
+    for (Py_ssize_t i = 0; i < pl->nmcs; i++) {
+        const McPlan *mc = &pl->mcs[i];
+        PyObject *limit = PyDict_GetItemWithError(idle, mc->mid);
+        if (limit == NULL)
+            return PyErr_Occurred() ? -1 : 0;
+        double until = PyFloat_AsDouble(limit);
+        if (until == -1.0 && PyErr_Occurred())
+            return -1;
+        if (!(pt < until))
+            return 0;
+        PyObject *valid = book_get(mc->book, A_IS_VALID);
+        if (valid == NULL)
+            return -1;
+        Py_DECREF(valid);
+        if (valid != Py_True)
+            return 0;
+    }
+    return 1;
+}
+
+PyDoc_STRVAR(apply_lines_doc,
+"apply_lines(markets, first, lines, stamp, idle) -> (taken, changes, pt, left)\n\n"
+"apply_line over a run of lines whose books nobody is waiting for: ``first``, then lines\n"
+"drawn from the iterator ``lines``, as long as each is one apply_line takes and changes only\n"
+"markets that ``idle`` (market id -> publish time) names, still valid, with a publish time\n"
+"before the market's limit. Returns how many lines it applied (stamped stamp + 1, + 2...),\n"
+"their market changes, the last one's publish time, and the first line it left (or None when\n"
+"``lines`` ran out): that line is unchanged, or partly applied when applying it failed (the\n"
+"full path then applies it again and reports the failure).");
+
+static PyObject *
+apply_lines(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "apply_lines takes 5 arguments");
+        return NULL;
+    }
+    PyObject *markets = args[0], *it = args[2], *idle = args[4];
+    long long stamp = PyLong_AsLongLong(args[3]);
+    if (stamp == -1 && PyErr_Occurred())
+        return NULL;
+    if (!PyDict_Check(markets) || !PyDict_Check(idle) || !PyIter_Check(it)) {
+        PyErr_SetString(PyExc_TypeError, "apply_lines: markets and idle dicts, lines an iterator");
+        return NULL;
+    }
+    Plan own = {0}, *pl = shared_plan.busy ? &own : &shared_plan;
+    pl->busy = 1;
+    Py_ssize_t taken = 0, changes = 0;
+    PyObject *line = args[1], *last_pt = Py_None, *out = NULL;
+    Py_INCREF(line);
+    Py_INCREF(last_pt);
+    while (line != NULL) {
+        if (!PyBytes_CheckExact(line) || PyBytes_GET_SIZE(line) == 0)
+            break;
+        const unsigned char *b = (const unsigned char *)PyBytes_AS_STRING(line);
+        Scan s = {b, b + PyBytes_GET_SIZE(line), 0};
+        int r = scan_message(&s, pl, markets, idle);
+        if (r > 0)
+            r = plan_is_idle(pl, idle);
+        if (r > 0 && apply_plan(pl, stamp + taken + 1) < 0)
+            r = -1;
+        if (r <= 0) {
+            if (r < 0 && !PyErr_ExceptionMatches(PyExc_MemoryError))
+                PyErr_Clear(); /* the full path meets it again, and says so */
+            plan_clear(pl);
+            if (PyErr_Occurred())
+                goto done;
+            break;
+        }
+        taken++;
+        changes += pl->nmcs;
+        Py_INCREF(pl->pt);
+        Py_SETREF(last_pt, pl->pt);
+        plan_clear(pl);
+        Py_DECREF(line);
+        line = PyIter_Next(it);
+        if (line == NULL && PyErr_Occurred())
+            goto done;
+    }
+    out = Py_BuildValue("(nnOO)", taken, changes, last_pt, line != NULL ? line : Py_None);
+done:
+    Py_XDECREF(line);
+    Py_DECREF(last_pt);
+    if (pl == &own)
+        plan_free(pl);
+    else {
+        plan_clear(pl);
+        pl->busy = 0;
+    }
+    return out;
+}
+
 static PyMethodDef module_methods[] = {
     {"apply_changes", (PyCFunction)(void (*)(void))apply_changes, METH_FASTCALL,
      apply_changes_doc},
     {"apply_deltas", (PyCFunction)(void (*)(void))apply_deltas, METH_FASTCALL,
      apply_deltas_doc},
     {"apply_line", (PyCFunction)(void (*)(void))apply_line, METH_FASTCALL, apply_line_doc},
+    {"apply_lines", (PyCFunction)(void (*)(void))apply_lines, METH_FASTCALL, apply_lines_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1741,6 +1863,7 @@ PyInit__speedups(void)
         {&str_add_runner, "_add_runner"},
         {&str_traded_seen, "traded_seen"},
         {&str_market_tv, "_market_tv"},
+        {&str_is_valid, "is_valid"},
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         if ((*names[i].slot = PyUnicode_InternFromString(names[i].text)) == NULL)

@@ -1,4 +1,4 @@
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 NLADDERS: int
@@ -36,3 +36,10 @@ def apply_deltas(
 def apply_line(
     markets: dict[str, Any], line: bytes, stamp: int
 ) -> tuple[Any, list[Any]] | None: ...
+def apply_lines(
+    markets: dict[str, Any],
+    first: bytes,
+    lines: Iterator[bytes],
+    stamp: int,
+    idle: dict[str, float],
+) -> tuple[int, int, Any, bytes | None]: ...

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
 
 from ...exceptions import MalformedFrameError
-from .core import apply_changes, apply_deltas, apply_line
+from .core import apply_changes, apply_deltas, apply_line, apply_lines
 from .models import MarketBook, Order, OrderMarket, OrderRunner
 
 __all__ = ["MarketCache", "OrderCache"]
@@ -48,6 +49,7 @@ class MarketCache:
         "_deltas",
         "_last_sweep",
         "_line",
+        "_lines",
         "_repairing",
         "_stamp",
         "changes",
@@ -78,6 +80,7 @@ class MarketCache:
         self._stamp = 0
         self._deltas = apply_deltas  # None without the compiled core
         self._line = apply_line  # None without the compiled core
+        self._lines = apply_lines  # None without the compiled core
 
     def __len__(self) -> int:
         return len(self.markets)
@@ -197,6 +200,27 @@ class MarketCache:
         if pt - self._last_sweep >= _SWEEP_EVERY_MS:
             self._last_sweep = pt
             self.evict(pt)
+
+    def apply_idle_lines(
+        self, first: bytes, lines: Iterator[bytes], idle: dict[str, float]
+    ) -> tuple[int, bytes | None]:
+        """Apply ``first`` and the lines after it (drawn from ``lines``) for as long as nobody
+        waits for their books: plain deltas (see :meth:`apply_line`) to markets ``idle`` maps
+        to a publish time they are before. Returns how many it applied and the first line it
+        did not (``first`` itself when none; None when ``lines`` ran out): that one is to go
+        through the cache as usual. Applies none in pure Python."""
+        bulk = self._lines
+        if bulk is None or self.stale or not idle:
+            return 0, first
+        taken, changes, pt, left = bulk(self.markets, first, lines, self._stamp, idle)
+        if taken:
+            self._stamp += taken
+            self.messages += taken
+            self.changes += changes
+            self.publish_time = pt
+            if self._closed and pt is not None:
+                self._sweep(pt)
+        return taken, left
 
     def apply_line(self, line: bytes) -> list[MarketBook] | None:
         """The compiled fast path for one line's bytes (``_speedups.apply_line``): the books it

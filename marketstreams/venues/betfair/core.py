@@ -25,10 +25,11 @@ __all__ = [
     "apply_changes",
     "apply_deltas",
     "apply_line",
+    "apply_lines",
 ]
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
     from typing import Any
 
     from ._pycore import RunnerCore, apply_changes
@@ -40,12 +41,20 @@ if TYPE_CHECKING:
     )
     # the same read straight from a line's bytes (see _speedups.apply_line); None in pure Python
     apply_line: Callable[[dict[str, Any], bytes, int], tuple[Any, list[Any]] | None] | None
+    # a run of such lines nobody waits for (see _speedups.apply_lines); None in pure Python
+    apply_lines: (
+        Callable[
+            [dict[str, Any], bytes, Iterator[bytes], int, dict[str, float]],
+            tuple[int, int, Any, bytes | None],
+        ]
+        | None
+    )
 else:
     COMPILED = False
     if os.environ.get("MARKETSTREAMS_PURE_PYTHON", "") in ("", "0"):
         try:
             from ._speedups import NLADDERS as _COMPILED_LADDERS
-            from ._speedups import RunnerCore, apply_changes, apply_deltas, apply_line
+            from ._speedups import RunnerCore, apply_changes, apply_deltas, apply_line, apply_lines
         except ImportError:
             pass
         else:
@@ -55,4 +64,4 @@ else:
     if not COMPILED:
         from ._pycore import RunnerCore, apply_changes
 
-        apply_deltas = apply_line = None
+        apply_deltas = apply_line = apply_lines = None

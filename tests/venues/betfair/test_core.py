@@ -450,3 +450,44 @@ def test_line_path_reads_mangled_bytes_as_the_full_path_does(
             outcomes.append(["malformed"])
     assert outcomes[0] == outcomes[1], bytes(raw)
     assert cache_view(line_cache) == cache_view(full), bytes(raw)
+
+
+def _delta(mid: str, pt: int, size: float) -> bytes:
+    return b'{"op":"mcm","pt":%d,"mc":[{"id":"%s","rc":[{"id":1,"atb":[[2.0,%s]]}]}]}' % (
+        pt,
+        mid.encode(),
+        repr(size).encode(),
+    )
+
+
+@pytest.mark.skipif(not core.COMPILED, reason="the cache does not use the compiled core")
+def test_idle_lines_stop_where_someone_waits() -> None:
+    """apply_idle_lines takes plain deltas of idle markets before their limit, and hands back
+    untouched the first line that is a definition, another market's, at the limit, malformed
+    or for an invalid book."""
+    cache = MarketCache()
+    cache(LINES[0].replace(b'"rc"', b'"img":true,"marketDefinition":{"runners":[]},"rc"', 1))
+    cache(LINES[0].replace(b'"1.1"', b'"1.2"').replace(b'"rc"', b'"img":true,"rc"', 1))
+    idle = {"1.1": 2000.0}
+    definition = LINES[0].replace(b'"rc"', b'"marketDefinition":{"status":"OPEN"},"rc"', 1)
+    for stop in (
+        definition,
+        _delta("1.2", 1500, 1.0),
+        _delta("1.1", 2000, 1.0),
+        b'{"op":"mcm","pt":1500,"mc":[{"id":"1.1","rc":[{"id":1,"atb":[[2.0,1]]}]}',
+        b"",
+    ):
+        run = [_delta("1.1", 1000 + i, 10.0 + i) for i in range(3)] + [stop, _delta("1.1", 1, 1)]
+        it = iter(run)
+        messages = cache.messages
+        taken, left = cache.apply_idle_lines(next(it), it, idle)
+        assert (taken, left) == (3, stop)
+        assert cache.messages == messages + 3 and cache.publish_time == 1002
+        assert cache["1.1"].runner(1).available_to_back == [(2.5, 10.25), (2.0, 12.0)]
+        assert next(it) == _delta("1.1", 1, 1)  # nothing read past the line handed back
+    it = iter([_delta("1.1", 1500, 3.0)])
+    assert cache.apply_idle_lines(_delta("1.1", 1400, 4.0), it, idle) == (2, None)
+    cache.invalidate("a test")
+    line = _delta("1.1", 1500, 5.0)
+    assert cache.apply_idle_lines(line, iter([]), idle) == (0, line)
+    assert cache.apply_idle_lines(line, iter([]), {}) == (0, line)

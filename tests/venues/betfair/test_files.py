@@ -225,3 +225,41 @@ def test_line_fast_path_takes_every_line_the_delta_path_takes(name: str) -> None
     assert dumps([x.snapshot() for x in by_line.markets.values()]) == dumps(
         [y.snapshot() for y in by_dict.markets.values()]
     )
+
+
+@needs_data
+@pytest.mark.skipif(not core.COMPILED, reason="the compiled core is not in use")
+@pytest.mark.parametrize("name", ["bfparser-1.127236622.bz2", "SELF-1.181223995"])
+def test_idle_runs_of_lines_leave_the_cache_as_line_by_line(name: str) -> None:
+    """apply_idle_lines over a whole file (its market idle until the time of its line at 80 %)
+    gives the books and counts of applying every line alone; it stops at each definition
+    and at the limit, handing that line back untouched."""
+    lines = list(read_lines(HISTORIC / name))
+    limit = orjson.loads(lines[len(lines) * 4 // 5])["pt"]
+    bulk, alone = MarketCache(evict_closed_after=10**12), MarketCache(evict_closed_after=10**12)
+    for line in lines:
+        alone(line)
+    idle: dict[str, float] = {}
+    it = iter(lines)
+    taken_total = stops = 0
+    for line in it:
+        taken, left = bulk.apply_idle_lines(line, it, idle)
+        taken_total += taken
+        if left is None:
+            break
+        stops += 1
+        if taken:
+            assert left is not line  # the first line left, after those taken
+        bulk(left)
+        if not idle:
+            idle.update({mid: limit for mid in bulk.markets})
+    assert taken_total > len(lines) // 2
+    assert stops >= 1
+    assert dumps([x.snapshot() for x in bulk.markets.values()]) == dumps(
+        [y.snapshot() for y in alone.markets.values()]
+    )
+    assert (bulk.messages, bulk.changes, bulk.publish_time) == (
+        alone.messages,
+        alone.changes,
+        alone.publish_time,
+    )
