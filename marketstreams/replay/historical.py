@@ -130,15 +130,15 @@ def _line_applier(
 def _decide_by_id(
     books: list[Any], flt: ReplayFilter, decided: dict[str, bool], cache: HistoricalCache
 ) -> list[Any]:
-    """What the decoding path decides for markets still undecided on a line without a
-    definition: some filters decide on the market id alone."""
+    """What the decoding path decides for markets still undecided: on the definition the line
+    carried (the book's, just applied), else on the market id alone for filters that can."""
     if all(decided.get(book.market_id) is not None for book in books):
         return books
     kept = []
     for book in books:
         ok = decided.get(book.market_id)
         if ok is None:
-            ok = _verdict(book.market_id, None, flt, decided, cache)
+            ok = _verdict(book.market_id, book.market_definition, flt, decided, cache)
         if ok is not False:
             kept.append(book)
     return kept

@@ -986,7 +986,9 @@ typedef struct {
     PyObject *mid;  /* owned: the market id */
     PyObject *tv;   /* owned, NULL when absent or null */
     int con;
-    Py_ssize_t rc0, rc1; /* its runner changes */
+    int image;             /* "img": true (only with an on_definition handler) */
+    Py_ssize_t rc0, rc1;   /* its runner changes */
+    Py_ssize_t def0, def1; /* its definition's bytes in the line (def1 == 0: none, or null) */
 } McPlan;
 
 typedef struct {
@@ -995,6 +997,9 @@ typedef struct {
     McPlan *mcs;
     Py_ssize_t nops, capops, nrcs, caprcs, nmcs, capmcs;
     PyObject *pt; /* owned, NULL when absent */
+    const unsigned char *line; /* the line read (valid while the plan is applied) */
+    PyObject *on_definition;   /* borrowed: called (book, bytes) for a definition, or NULL:
+                                  then a definition leaves the line to the full path */
     int busy;
 } Plan;
 
@@ -1411,11 +1416,26 @@ scan_mc(Scan *s, Plan *pl, PyObject *markets, PyObject *idle)
                 Py_INCREF(mid);
                 Py_XSETREF(mc->mid, mid);
             }
-            else if (n == 16 && memcmp(k, "marketDefinition", 16) == 0)
-                return 0;
+            else if (n == 16 && memcmp(k, "marketDefinition", 16) == 0) {
+                bit = 32;
+                if ((seen & bit) || pl->on_definition == NULL)
+                    return 0;
+                skip_ws(s);
+                Py_ssize_t start = s->p - pl->line;
+                if (!take_word(s, "null", 4)) {
+                    r = skip_value(s);
+                    mc = &pl->mcs[pl->nmcs - 1];
+                    mc->def0 = start;
+                    mc->def1 = s->p - pl->line;
+                }
+            }
             else if (n == 3 && memcmp(k, "img", 3) == 0) {
                 bit = 2;
-                if ((seen & bit) || !(take_word(s, "false", 5) || take_word(s, "null", 4)))
+                if (seen & bit)
+                    return 0;
+                if (pl->on_definition != NULL && take_word(s, "true", 4))
+                    mc->image = 1;
+                else if (!(take_word(s, "false", 5) || take_word(s, "null", 4)))
                     return 0;
             }
             else if (n == 3 && memcmp(k, "con", 3) == 0) {
@@ -1631,6 +1651,22 @@ apply_plan(Plan *pl, long long stamp)
             Py_DECREF(changed);
             return -1;
         }
+        if (mc->def1 > mc->def0 || mc->image) {
+            /* an image's reset and the definition first, as the full path (runners may come
+             * and go) */
+            PyObject *raw = mc->def1 > mc->def0
+                                ? PyBytes_FromStringAndSize((const char *)pl->line + mc->def0,
+                                                            mc->def1 - mc->def0)
+                                : Py_NewRef(Py_None);
+            PyObject *call_args[3] = {book, raw, mc->image ? Py_True : Py_False};
+            PyObject *done = raw ? PyObject_Vectorcall(pl->on_definition, call_args, 3, NULL) : NULL;
+            Py_XDECREF(raw);
+            if (done == NULL) {
+                Py_DECREF(changed);
+                return -1;
+            }
+            Py_DECREF(done);
+        }
         int rv = 0, flags = 0;
         if (mc->rc1 > mc->rc0) {
             PyObject *runners = book_get(book, A_RUNNERS);
@@ -1665,17 +1701,25 @@ apply_plan(Plan *pl, long long stamp)
 }
 
 PyDoc_STRVAR(apply_line_doc,
-"apply_line(markets, line, stamp) -> (pt, books) | None\n\n"
+"apply_line(markets, line, stamp, on_definition=None) -> (pt, books) | None\n\n"
 "apply_deltas read straight from a line's bytes: for a message apply_deltas would take (and\n"
 "that this scanner reads: see the source), applies it and returns its publish time (None when\n"
 "absent) and its books in order, one per market change; otherwise changes nothing and returns\n"
-"None, and the line is to be decoded and applied in full.");
+"None, and the line is to be decoded and applied in full. With ``on_definition``, a market\n"
+"change may carry a definition or \"img\": true: on_definition(book, the definition's bytes or\n"
+"None, image) applies them after the book's publish time and before its runner changes, as\n"
+"the full path does.");
 
 static PyObject *
 apply_line(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "apply_line takes 3 arguments");
+    if (nargs != 3 && nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "apply_line takes 3 or 4 arguments");
+        return NULL;
+    }
+    PyObject *on_definition = nargs == 4 && args[3] != Py_None ? args[3] : NULL;
+    if (on_definition != NULL && !PyCallable_Check(on_definition)) {
+        PyErr_SetString(PyExc_TypeError, "apply_line: on_definition is not callable");
         return NULL;
     }
     PyObject *markets = args[0];
@@ -1693,8 +1737,9 @@ apply_line(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     pl->busy = 1;
     Scan s = {(const unsigned char *)view.buf, (const unsigned char *)view.buf + view.len, 0};
     PyObject *out = NULL;
+    pl->line = s.p;
+    pl->on_definition = on_definition;
     int r = scan_message(&s, pl, markets, NULL);
-    PyBuffer_Release(&view);
     if (r > 0 && apply_plan(pl, stamp) == 0) {
         PyObject *books = PyList_New(pl->nmcs);
         if (books != NULL) {
@@ -1710,6 +1755,7 @@ apply_line(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         out = Py_None;
         Py_INCREF(out);
     }
+    PyBuffer_Release(&view);
     if (pl == &own)
         plan_free(pl);
     else {
@@ -1784,6 +1830,8 @@ apply_lines(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             break;
         const unsigned char *b = (const unsigned char *)PyBytes_AS_STRING(line);
         Scan s = {b, b + PyBytes_GET_SIZE(line), 0};
+        pl->line = b;
+        pl->on_definition = NULL; /* a definition: somebody waits for it */
         int r = scan_message(&s, pl, markets, idle);
         if (r > 0)
             r = plan_is_idle(pl, idle);

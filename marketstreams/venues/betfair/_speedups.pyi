@@ -34,7 +34,10 @@ def apply_deltas(
     markets: dict[str, Any], m: dict[str, Any], mcs: list[Any], stamp: int
 ) -> list[Any] | None: ...
 def apply_line(
-    markets: dict[str, Any], line: bytes, stamp: int
+    markets: dict[str, Any],
+    line: bytes,
+    stamp: int,
+    on_definition: Callable[[Any, bytes | None, bool], None] | None = None,
 ) -> tuple[Any, list[Any]] | None: ...
 def apply_lines(
     markets: dict[str, Any],

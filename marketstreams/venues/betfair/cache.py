@@ -168,14 +168,7 @@ class MarketCache:
                 # Definition first (it may add runners and sets their order), then runners.
                 value = mc.get("marketDefinition")
                 if value is not None:
-                    book._apply_definition(value)
-                    if book.status == "CLOSED":
-                        if book.closed_at is None:
-                            book.closed_at = pt if pt is not None else 0
-                            self._closed[mid] = book.closed_at
-                    elif book.closed_at is not None:
-                        book.closed_at = None
-                        self._closed.pop(mid, None)
+                    self._definition(book, value)
                 value = mc.get("rc")
                 if value and apply_changes(
                     book._runners, value, self._stamp, changed, book._add_runner
@@ -194,6 +187,28 @@ class MarketCache:
             return self._repair(m, message, exc)
 
     apply = __call__  # the same, as a method: a bound ``cache.apply`` is cheaper to call in a loop
+
+    def _definition(self, book: MarketBook, value: Any) -> None:
+        """Apply a market definition to ``book`` (its publish time already set) and keep the
+        closed markets' eviction times."""
+        book._apply_definition(value)
+        if book.status == "CLOSED":
+            if book.closed_at is None:
+                pt = book.publish_time
+                book.closed_at = pt if pt is not None else 0
+                self._closed[book.market_id] = book.closed_at
+        elif book.closed_at is not None:
+            book.closed_at = None
+            self._closed.pop(book.market_id, None)
+
+    def _line_definition(self, book: MarketBook, raw: bytes | None, image: bool) -> None:
+        """A definition (its bytes) or an image the compiled line path found: an image resets
+        the book, then the definition is decoded and applied."""
+        value = orjson.loads(raw) if raw is not None else None
+        if image:
+            book._reset(value)
+        if value is not None:
+            self._definition(book, value)
 
     def _sweep(self, pt: Any) -> None:
         """Evict closed markets past their delay, checked at most every 10 s of stream time."""
@@ -232,7 +247,7 @@ class MarketCache:
             return None
         stamp = self._stamp + 1
         try:
-            got = fast(self.markets, line, stamp)
+            got = fast(self.markets, line, stamp, self._line_definition)
         except (KeyError, TypeError, ValueError, AttributeError, IndexError):
             # (a runner its book could not add): the full path applies it again and repairs
             self._stamp = stamp

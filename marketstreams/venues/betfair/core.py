@@ -40,7 +40,13 @@ if TYPE_CHECKING:
         Callable[[dict[str, Any], dict[str, Any], list[Any], int], list[Any] | None] | None
     )
     # the same read straight from a line's bytes (see _speedups.apply_line); None in pure Python
-    apply_line: Callable[[dict[str, Any], bytes, int], tuple[Any, list[Any]] | None] | None
+    apply_line: (
+        Callable[
+            [dict[str, Any], bytes, int, Callable[[Any, bytes | None, bool], None] | None],
+            tuple[Any, list[Any]] | None,
+        ]
+        | None
+    )
     # a run of such lines nobody waits for (see _speedups.apply_lines); None in pure Python
     apply_lines: (
         Callable[
