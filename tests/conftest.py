@@ -4,13 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = (REPO / ".." / "shared" / "data").resolve()
+
+
+def read_pty(fd: int) -> Iterator[str]:
+    """What a child writes to its terminal, chunk by chunk, until it closes it."""
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            return
+        if not chunk:
+            return
+        yield chunk.decode(errors="replace")
 
 
 def shared_data(*parts: str) -> Path:

@@ -6,21 +6,22 @@ import argparse
 import importlib
 import importlib.util
 import sys
-import time
 import zlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from ..exceptions import ConfigurationError, ReplayError
 from ..replay import ReplayFilter
+from ..replay.progress import ProgressBar
+from ..sources import discover
 from .core import MATCHING_MODES
 from .run import simulate
 from .strategy import Strategy
 
 if TYPE_CHECKING:
-    from ..replay import FileResult
+    pass
 
 __all__ = ["load_strategy", "main"]
 
@@ -64,30 +65,6 @@ def _load_file(path: Path) -> Any:
         del sys.modules[name]
         raise
     return module
-
-
-class _Progress:
-    """Files, lines and lines/s on one terminal line (silent when stderr is not a terminal)."""
-
-    def __init__(self, out: TextIO) -> None:
-        self.out = out
-        self.enabled = out.isatty()
-        self.lines = 0
-        self.started = time.perf_counter()
-
-    def __call__(self, fr: FileResult, done: int, total: int) -> None:
-        self.lines += fr.lines
-        if self.enabled:
-            rate = self.lines / max(time.perf_counter() - self.started, 1e-9)
-            self.out.write(
-                f"\rsimulate: files {done}/{total}  lines {self.lines:,}  {rate:,.0f} lines/s "
-            )
-            self.out.flush()
-
-    def close(self) -> None:
-        if self.enabled:
-            self.out.write("\n")
-            self.out.flush()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -150,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
             inplay=args.inplay,
             seconds_to_start=args.seconds_to_start,
         )
-        progress = _Progress(sys.stderr)
+        found = discover(args.paths)
+        progress = ProgressBar(len(found), sum(source.size for source in found))
         try:
             result = simulate(
                 args.paths,

@@ -19,7 +19,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,7 @@ from marketstreams.recording import find_recordings, read_records
 from marketstreams.sources import discover
 from mock_servers.betfair import BetfairMockServer
 from mock_servers.luno import LunoMockServer
-from tests.conftest import shared_data
+from tests.conftest import read_pty, shared_data
 
 from .clirun import HANG_GUARD, acli, run_cli
 
@@ -329,18 +328,6 @@ def test_side_by_side_one_hook_object_sees_every_channel(
     full = replay(folder, hooks=[CountingHook()])  # speed=None: a copy per channel
     assert full.updates == paced.updates
     assert full.results[0]["markets"] == 1  # (dicts merged: each copy saw one market)
-
-
-def read_pty(fd: int) -> Iterator[str]:
-    """What a child writes to its terminal, chunk by chunk, until it closes it."""
-    while True:
-        try:
-            chunk = os.read(fd, 4096)
-        except OSError:  # EIO: the child closed the terminal
-            return
-        if not chunk:
-            return
-        yield chunk.decode(errors="replace")
 
 
 def test_replay_at_speed_one_moves_its_bar_record_by_record(

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from marketstreams.simulation import CSV_COLUMNS
-from tests.conftest import shared_data
+from tests.conftest import read_pty, shared_data
 from tests.integration.simulation.test_simulate import write_market
 
 STRATEGIES = Path(__file__).with_name("strategies.py")
@@ -89,3 +89,26 @@ def test_errors_exit_codes(tmp_path: Path) -> None:
     assert LAST.fullmatch(failed.stdout.strip().splitlines()[-1])
     usage = run("--strategy")
     assert usage.returncode == 2 and "usage: marketstreams simulate" in usage.stderr
+
+
+def test_a_terminal_gets_the_replay_progress_bar(tmp_path: Path) -> None:
+    """On a terminal, simulate draws replay's bar (files, lines, markets, lines/s, ETA)."""
+    import os
+    import pty
+
+    sources = [str(write_market(tmp_path / f"1.{i}", f"1.{i}")) for i in range(3)]
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "marketstreams.cli", "simulate", *sources,
+         "--strategy", f"{STRATEGIES}:BackFirstRunner"],
+        stdout=subprocess.PIPE, stderr=slave, text=True,
+    )  # fmt: skip
+    os.close(slave)
+    try:
+        seen = "".join(read_pty(master))
+    finally:
+        os.close(master)
+        out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, seen
+    assert re.search(r"\r\[#{24}\] files 3/3 +lines [\d,]+ +markets 3 +[\d,]+ lines/s +ETA", seen)
+    assert LAST.fullmatch(out.strip().splitlines()[-1]), out
