@@ -1182,6 +1182,26 @@ scan_num(Scan *s, double *d, long long *iv, int *is_int)
     return 1;
 }
 
+/* the ints made lately (selection ids above all: the same few, line after line), reused */
+#define INT_CACHE 64
+static PyObject *int_cache[INT_CACHE];
+
+static PyObject *
+make_int(long long v)
+{
+    PyObject **slot = &int_cache[(unsigned long long)v % INT_CACHE];
+    if (*slot != NULL) {
+        int overflow;
+        long long have = PyLong_AsLongLongAndOverflow(*slot, &overflow);
+        if (have == v && !overflow)
+            return Py_NewRef(*slot);
+    }
+    PyObject *o = PyLong_FromLongLong(v);
+    if (o != NULL)
+        Py_XSETREF(*slot, Py_NewRef(o));
+    return o;
+}
+
 /* a number as the object orjson makes of it (int or float) */
 static int
 scan_num_obj(Scan *s, PyObject **out)
@@ -1192,7 +1212,7 @@ scan_num_obj(Scan *s, PyObject **out)
     int r = scan_num(s, &d, &iv, &is_int);
     if (r <= 0)
         return r;
-    *out = is_int ? PyLong_FromLongLong(iv) : PyFloat_FromDouble(d);
+    *out = is_int ? make_int(iv) : PyFloat_FromDouble(d);
     return *out == NULL ? -1 : 1;
 }
 
