@@ -2,7 +2,7 @@
 simulate() against flumine's FlumineSimulation, same files, same run; and simulate() with
 workers=2 against workers=1.
 
-    python benchmarks/simulation_bench.py [--copies 12] [--repeat 3] [--no-window]
+    python benchmarks/simulation_bench.py [--copies 12] [--repeat 3] [--no-window] [--month-copies 60]
         [--peer-python .venv-peers/bin/python]
 
 Two file sets, both written decompressed to a temporary folder (both sides read the same plain
@@ -19,7 +19,9 @@ files; decompression is no part of the figure): the market files of
 (a) and (b) also give lines per second of CPU time (time.process_time of the process doing the
 work): on a machine other jobs share, that ratio holds better than the wall-clock one.
   (c) simulate() workers=2 against workers=1 on the files, in a fresh process (as a user's
-      script runs it: this one holds the copies' contents), the two alternated, best of --repeat
+      script runs it: this one holds the copies' contents), the two alternated, best of --repeat;
+      also alone on --month-copies copies of the PRO file (a run of under half a second mostly
+      measures a pool's fixed costs: forking two workers, sending results back)
 
 and, for scale, replay() of the files with no hook (every line applied, every book handed on)
 and orjson.loads of every line already in memory (what a decode of each line to Python objects
@@ -135,18 +137,23 @@ def measure(name: str, paths: list[str], lines: int, args: argparse.Namespace) -
     else:
         print(f"(a) skipped: {args.peer_python} is missing (benchmarks/peers.sh)")
     if len(paths) >= 2:
-        command = [sys.executable, __file__, "--repeat", str(args.repeat), "--parallel", *paths]
-        if args.no_window:
-            command.insert(2, "--no-window")
-        out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-        seconds_by = json.loads(out)
-        one, two = lines / seconds_by["workers=1"], lines / seconds_by["workers=2"]
-        print(f"    simulate(), workers=1 (fresh process)         {one:>12,.0f} lines/s")
-        print(f"(c) simulate(), workers=2 (fresh process)         {two:>12,.0f} lines/s")
-        print(
-            f"    (c)/workers=1 = {two / one:.2f}x   (target >= 1.7 on 10+ files: "
-            f"{'10+' if len(paths) >= 10 else 'only'} {len(paths)} here)"
-        )
+        parallel(paths, lines, args)
+
+
+def parallel(paths: list[str], lines: int, args: argparse.Namespace) -> None:
+    """(c): workers=2 against workers=1, in a fresh process."""
+    command = [sys.executable, __file__, "--repeat", str(args.repeat), "--parallel", *paths]
+    if args.no_window:
+        command.insert(2, "--no-window")
+    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    seconds_by = json.loads(out)
+    one, two = lines / seconds_by["workers=1"], lines / seconds_by["workers=2"]
+    print(f"    simulate(), workers=1 (fresh process)         {one:>12,.0f} lines/s")
+    print(f"(c) simulate(), workers=2 (fresh process)         {two:>12,.0f} lines/s")
+    print(
+        f"    (c)/workers=1 = {two / one:.2f}x   (target >= 1.7 on 10+ files: "
+        f"{'10+' if len(paths) >= 10 else 'only'} {len(paths)} here)"
+    )
 
 
 def count_lines(data: bytes) -> int:
@@ -160,6 +167,9 @@ def main() -> int:
     parser.add_argument("--copies", type=int, default=12)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--no-window", action="store_true")
+    parser.add_argument(
+        "--month-copies", type=int, default=60, help="PRO copies for (c) alone (0: skip)"
+    )
     parser.add_argument("--peer-python", default=str(ROOT / ".venv-peers" / "bin" / "python"))
     parser.add_argument("--parallel", nargs="+", help=argparse.SUPPRESS)  # (c), fresh process
     args = parser.parse_args()
@@ -204,6 +214,17 @@ def main() -> int:
             path.write_bytes(pro.replace(b"1.127236622", market))
             paths.append(str(path))
         measure(f"PRO file x{args.copies}", paths, count_lines(pro) * args.copies, args)
+        if args.month_copies:
+            # A sweep's size: a pool's fixed costs (forking two workers, sending results back)
+            # are paid once per run, so a run of under half a second measures them more than
+            # the parallel work; a month of files is thousands.
+            for i in range(args.copies, args.month_copies):
+                market = f"1.9{i:08d}".encode()
+                path = Path(tmp, "pro", market.decode())
+                path.write_bytes(pro.replace(b"1.127236622", market))
+                paths.append(str(path))
+            print(f"\n== PRO file x{args.month_copies}: (c) alone")
+            parallel(paths, count_lines(pro) * args.month_copies, args)
     print(f"\nload average at the end: {os.getloadavg()[0]:.2f}")
     return 0
 
