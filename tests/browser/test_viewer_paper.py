@@ -48,7 +48,12 @@ async def test_viewer_marks_paper_orders_and_profit(tmp_path: Path) -> None:
             await profit.wait_for()
             value = await profit.get_attribute("data-profit")
             assert value is not None and float(value) == float(value)  # a number
-            await page.wait_for_selector('[data-testid="paper-fills"] .row')
+            # fills in the trades tape, among the venue's trades, marked as paper
+            fill = page.locator('.tape [data-testid="paper-fill"]').first
+            await fill.wait_for()
+            assert "paper" in (await fill.get_attribute("class") or "")
+            assert (await fill.locator(".paper-mark").inner_text()).strip() == "P"
+            assert await page.locator('.tape .tape-row:not(.paper)').count() > 0
             await page.screenshot(path=str(tmp_path / "viewer-paper.png"))
             await browser.close()
         assert errors == []

@@ -360,10 +360,11 @@
         <h3>Trades <span class="muted">{{ trades.length ? 'latest first' : '' }}</span></h3>
         <div class="tape-head"><span>time</span><span>side</span><span>price</span><span>size</span></div>
         <div class="tape-body">
-          <div v-for="(t, i) in trades" :key="(t.id || '') + ':' + (t.seq || '') + ':' + i + ':' + t.ts"
-               class="tape-row" :class="t.side">
+          <div v-for="(t, i) in trades" :key="(t.paper ? 'p' : '') + (t.id || '') + ':' + (t.seq || '') + ':' + i + ':' + t.ts"
+               class="tape-row" :class="[t.side, { paper: t.paper }]"
+               :data-testid="t.paper ? 'paper-fill' : null" :title="t.paper ? 'paper fill: ' + t.strategy : null">
             <span class="muted">{{ clock(t.ts) }}</span>
-            <span class="side">{{ t.side === 'buy' ? 'BUY' : t.side === 'sell' ? 'SELL' : t.side }}</span>
+            <span class="side"><span v-if="t.paper" class="paper-mark">P</span>{{ t.side === 'buy' ? 'BUY' : t.side === 'sell' ? 'SELL' : t.side }}</span>
             <span class="num">{{ fmt(t.price, priceDecimals) }}</span>
             <span class="num">{{ fmt(t.size, sizeDecimals) }}</span>
           </div>
@@ -421,10 +422,17 @@
         const at = {};
         for (const o of p.orders || []) at[(o.side === "buy" ? "b" : "a") + Number(o.price)] = o;
         const profit = Object.entries(p.profit || {});
-        return { at, profit, fills: (p.fills || []).slice().reverse() };
+        return { at, profit, fills: p.fills || [] };
       });
       const mark = (side, price) => (paper.value ? paper.value.at[side + Number(price)] : null);
-      return { decimals, ladder, top, updated, fmt, age, clock, paper, mark };
+      // the venue's trades and the paper fills in one tape, newest first
+      const tape = computed(() => {
+        const fills = paper.value ? paper.value.fills : [];
+        if (!fills.length) return props.trades;
+        const mine = fills.map((f) => ({ ...f, paper: true }));
+        return props.trades.concat(mine).sort((a, b) => (b.ts || 0) - (a.ts || 0)).slice(0, MAX_TRADES);
+      });
+      return { decimals, ladder, top, updated, fmt, age, clock, paper, mark, tape };
     },
     template: `
       <div class="book-view" :class="{ dim: !book.valid }">
@@ -469,13 +477,7 @@
               </div>
             </div>
           </section>
-          <TradesTape :trades="trades" :price-decimals="decimals.price" :size-decimals="decimals.size" />
-          <section v-if="paper && paper.fills.length" class="panel" data-testid="paper-fills">
-            <h3>Paper fills <span class="muted">latest first</span></h3>
-            <div v-for="(f, i) in paper.fills" :key="i" class="row" :class="f.side === 'buy' ? 'buy' : 'sell'">
-              <span>{{ f.strategy }} · </span><span class="num">{{ f.side }} {{ fmt(f.size, decimals.size) }} @ {{ fmt(f.price, decimals.price) }}</span>
-            </div>
-          </section>
+          <TradesTape :trades="tape" :price-decimals="decimals.price" :size-decimals="decimals.size" />
         </div>
       </div>`,
   };
