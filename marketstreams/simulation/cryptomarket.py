@@ -199,6 +199,6 @@ class _CryptoMarket:
             if order.strategy == strategy.name:
                 view.book = book
                 try:
-                    strategy.on_order_update(view, order)  # type: ignore[arg-type]
+                    strategy.on_order_update(view, order)
                 except Exception:
                     self.owner._fail(strategy, "on_order_update", book.market)

@@ -60,13 +60,17 @@ class Strategy:
     def on_start(self) -> None:
         """Called once per file, before its first book."""
 
-    def on_market_book(self, market: SimulatedMarket, book: MarketBook) -> None:
+    # ``market`` and ``book`` are typed Any so that a subclass names the venue's own: on
+    # Betfair a SimulatedMarket and a betfair MarketBook, on Luno and BitMEX a PaperMarket and
+    # the venue's book (docs/paper-trading.md, one strategy file per venue).
+
+    def on_market_book(self, market: Any, book: Any) -> None:
         """Called on every update of a market inside the filter's window."""
 
-    def on_market_closed(self, market: SimulatedMarket, book: MarketBook) -> None:
+    def on_market_closed(self, market: Any, book: Any) -> None:
         """Called once when the market closes, after its orders are settled."""
 
-    def on_order_update(self, market: SimulatedMarket, order: SimulatedOrder) -> None:
+    def on_order_update(self, market: Any, order: Any) -> None:
         """Called when one of this strategy's orders changed (executed, matched, lapsed,
         cancelled, voided, settled), after the book that changed it."""
 
