@@ -121,6 +121,7 @@ class Hook:
         self.stats = HookStats()
         self._whole_update = False  # internal: the Updater's iterator takes Update objects
         self._copy = policy == "queue" or thread
+        self._direct = not self.is_async and not thread  # may be called inside offer()
         self._pending: Conflator[tuple[str, str], Book, Trade] = Conflator(max_trades, self.stats)
         self._queue: deque[Update] = deque()
         self._wakeup = asyncio.Event()
@@ -137,10 +138,20 @@ class Hook:
 
     def offer(self, update: Update) -> None:
         """Hand one update to this hook's delivery path. Never blocks, never raises."""
-        self.stats.offered += 1
-        if not self._busy and not self.is_async and not self.thread and not self._has_pending():
-            # Fast path: an idle sync hook is called right here, with this very update.
-            self._call_sync(update.book if not self._copy else update.book.copy(), update.trades)
+        stats = self.stats
+        stats.offered += 1
+        # Fast path: an idle sync hook is called right here, with this very update. Inlined,
+        # with the pending checks as plain attribute reads: it runs for every hook on every
+        # update (docs/paper-trading.md, figures).
+        if self._direct and not self._busy and not self._pending.pending and not self._queue:
+            stats.calls += 1
+            self._busy = True
+            try:
+                self.fn(update.book if not self._copy else update.book.copy(), update.trades)
+            except Exception:
+                report_error(self)
+            finally:
+                self._busy = False
             return
         if self.policy == "queue":
             if len(self._queue) >= self.maxsize:
@@ -187,7 +198,7 @@ class Hook:
     # -- delivery -----------------------------------------------------------------------------
 
     def _has_pending(self) -> bool:
-        return bool(self._pending or self._queue)
+        return bool(self._pending.pending or self._queue)
 
     def _next(self) -> Update:
         if self._queue:
@@ -195,16 +206,6 @@ class Hook:
         _, pending = self._pending.pop_first()
         book = pending.value.copy() if self._copy else pending.value
         return Update(book, pending.trades, pending.snapshot)
-
-    def _call_sync(self, book: Any, trades: list[Trade]) -> None:
-        self.stats.calls += 1
-        self._busy = True
-        try:
-            self.fn(book, trades)
-        except Exception:
-            report_error(self)
-        finally:
-            self._busy = False
 
     async def _deliver(self) -> None:
         while True:

@@ -183,10 +183,8 @@ class _CryptoMarket:
             if changed:
                 for order in changed:
                     self._order_update(book, order)
-        else:
-            open_orders = matcher.open
-            if open_orders and open_orders[0]._mark is None:
-                matcher.follow_levels(book)
+        elif matcher.follows_levels:
+            matcher.follow_levels(book)
         for strategy, view, call in self.calls:
             view.book = book
             try:
