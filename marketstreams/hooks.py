@@ -12,6 +12,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
+from types import FunctionType
 from typing import Any, Literal
 
 from .conflate import Conflator
@@ -122,6 +123,12 @@ class Hook:
         self._whole_update = False  # internal: the Updater's iterator takes Update objects
         self._copy = policy == "queue" or thread
         self._direct = not self.is_async and not thread  # may be called inside offer()
+        # what offer() calls: a callable object's own __call__ as a bound method (one lookup
+        # here instead of one per update), else the function itself
+        call = getattr(type(fn), "__call__", None)  # noqa: B004 - the Python-level method
+        self._call: Callable[[Any, list[Trade]], object] = (
+            fn.__call__ if isinstance(call, FunctionType) else fn  # type: ignore[operator]
+        )
         self._pending: Conflator[tuple[str, str], Book, Trade] = Conflator(max_trades, self.stats)
         self._queue: deque[Update] = deque()
         self._wakeup = asyncio.Event()
@@ -147,7 +154,7 @@ class Hook:
             stats.calls += 1
             self._busy = True
             try:
-                self.fn(update.book if not self._copy else update.book.copy(), update.trades)
+                self._call(update.book if not self._copy else update.book.copy(), update.trades)
             except Exception:
                 report_error(self)
             finally:

@@ -558,8 +558,12 @@ class CryptoMatcher:
         """``open`` changed: the best open prices and the queue kind again."""
         open_orders = self.open
         # price-time priority among our own orders: best price first, then placement order
-        buys = sorted((o for o in open_orders if o.side == BUY), key=_buy_priority)
-        sells = sorted((o for o in open_orders if o.side != BUY), key=_sell_priority)
+        buys = [o for o in open_orders if o.side == BUY]
+        sells = [o for o in open_orders if o.side != BUY]
+        if len(buys) > 1:
+            buys.sort(key=_buy_priority)
+        if len(sells) > 1:
+            sells.sort(key=_sell_priority)
         self._buys, self._sells = buys, sells
         self.bid_top = buys[0].price if buys else None
         self.ask_top = sells[0].price if sells else None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from itertools import count
 from typing import TYPE_CHECKING, Any
 
 from .crypto import LIMIT, CryptoMatcher, CryptoOrder, Fees, Position
@@ -90,7 +91,7 @@ class CryptoPaper:
         self.errors = 0
         self.invalid = 0  # updates of an invalid book: not matched, no strategy called
         self.waiting = 0  # those of them in a market with orders
-        self._seq = _Counter()
+        self._seq = count(1)  # order ids P1, P2... shared by every market of the session
 
     def _fail(self, strategy: Strategy, what: str, market: str) -> None:
         self.errors += 1
@@ -132,22 +133,6 @@ class CryptoPaper:
                 row.update(pos.as_dict(mark))
                 rows.append(row)
         return rows
-
-
-class _Counter:
-    """Order ids P1, P2... shared by every market of one paper session."""
-
-    __slots__ = ("n",)
-
-    def __init__(self) -> None:
-        self.n = 0
-
-    def __iter__(self) -> _Counter:
-        return self
-
-    def __next__(self) -> int:
-        self.n += 1
-        return self.n
 
 
 class _CryptoMarket:
