@@ -62,7 +62,7 @@ class Quote(Strategy):
     """One buy at the best bid and one sell at the best ask, as a quoting strategy runs: it acts
     only when its quote would change (the best price moved, or its order filled), and an order
     left more than ``away`` behind the best is moved there (replace_order). The best prices are
-    read through ``PaperMarket.best_bid_price()`` / ``best_ask_price()``."""
+    read through ``PaperMarket.best_prices()`` (both in one call)."""
 
     def __init__(self, size: Any, away: Any) -> None:
         super().__init__()
@@ -74,12 +74,11 @@ class Quote(Strategy):
         self.ask: Any = None
 
     def on_market_book(self, market: PaperMarket, book: Any) -> None:  # type: ignore[override]
-        bid = market.best_bid_price()
+        bid, ask = market.best_prices()
         if bid != self.bid:
             self.bid = bid
             if bid is not None:
                 self.buy = self._quote(market, "buy", bid, self.buy)
-        ask = market.best_ask_price()
         if ask != self.ask:
             self.ask = ask
             if ask is not None:

@@ -66,6 +66,13 @@ class PaperMarket:
         asks = self.book.asks
         return asks.peekitem(0)[0] if asks else None
 
+    def best_prices(self) -> tuple[Any, Any]:
+        """``(best bid price, best ask price)``, None for an empty side: both in one call, for
+        strategies that look at both on every update (one Python call fewer than two)."""
+        book = self.book
+        bids, asks = book.bids, book.asks
+        return (bids.peekitem(-1)[0] if bids else None, asks.peekitem(0)[0] if asks else None)
+
     @property
     def position(self) -> Position:
         return self._matcher.position(self._name)
