@@ -22,10 +22,13 @@ and without one paper strategy on the Luno and BitMEX mocks' streams, in the sam
    update also carries the socket, websocket and event-loop work a live session does. The
    client stays CPU-bound (the server is always ahead) and is timed from update 1,000 (after
    the connection and the snapshot) to the end, CPU time of the client process only.
+5. With ``--detail``, two more playback modes show where the quoting strategy's cost goes: a
+   second plain hook that does nothing (the Updater's cost of any hook), and ``PaperTrading``
+   with a strategy that only reads both best prices on every update (``best_prices()``).
 
 Usage (from the repository root)::
 
-    .venv/bin/python benchmarks/paper_bench.py [--updates 30000] [--runs 5] [--live] [--json]
+    .venv/bin/python benchmarks/paper_bench.py [--updates 30000] [--runs 5] [--live] [--detail] [--json]
 
 Target: under 20 % overhead with the quoting strategy on each venue.
 """
@@ -106,6 +109,18 @@ class Idle(Strategy):
         return None
 
 
+class ReadsTop(Strategy):
+    """Reads both best prices on every update and places nothing (``--detail``): what the
+    quoting strategy's own reads cost, apart from its orders."""
+
+    def on_market_book(self, market: PaperMarket, book: Any) -> None:  # type: ignore[override]
+        market.best_prices()
+
+
+def nothing(book: Any, trades: Any) -> None:
+    """A second plain hook that does nothing (``--detail``): the Updater's cost of one hook."""
+
+
 class Count:
     def __init__(self, until: int = 0) -> None:
         self.n = 0
@@ -149,7 +164,9 @@ async def play(folder: Path, mode: str) -> tuple[int, float, int]:
     count = Count()
     hooks: list[Any] = [count]
     hook = None
-    if mode != "alone":
+    if mode == "hook":
+        hooks.insert(0, nothing)
+    elif mode != "alone":
         hook = paper_hook(folder, mode)
         hooks.insert(0, hook)
     feed = RecordingFeed(folder)
@@ -163,8 +180,9 @@ async def play(folder: Path, mode: str) -> tuple[int, float, int]:
 
 def paper_hook(folder: Path, mode: str) -> PaperTrading:
     is_luno = "luno" in str(folder)
-    strategy = Idle() if mode == "idle" else Quote(0.01, 100) if is_luno else Quote(100, 5.0)
-    return PaperTrading(strategy)
+    if mode == "quoting":
+        return PaperTrading(Quote(0.01, 100) if is_luno else Quote(100, 5.0))
+    return PaperTrading(ReadsTop() if mode == "reads" else Idle())
 
 
 # -- the live path: the recorded frames served again over a real websocket --------------------
@@ -262,13 +280,16 @@ async def play_live(venue: str, port: int, total: int, mode: str) -> tuple[int, 
 
 
 MODES = ("alone", "idle", "quoting")
+# --detail: where the quoting strategy's cost goes (playback only): a second hook that does
+# nothing, and PaperTrading with a strategy that only reads the top of the book
+DETAIL = ("hook", "reads")
 
 
 def figures(cost: dict[str, float], n: int, runs: int, orders: int) -> dict[str, Any]:
     """The JSON figures of one venue and path from each mode's best CPU seconds per update."""
     alone = cost["alone"]
     # overhead: the fall in updates per CPU second, 1 - rate / rate alone
-    overhead = {mode: 1 - alone / cost[mode] for mode in MODES}
+    overhead = {mode: 1 - alone / cost[mode] for mode in cost}
     return {
         "updates": n,
         "runs": runs,
@@ -282,6 +303,11 @@ def figures(cost: dict[str, float], n: int, runs: int, orders: int) -> dict[str,
         "overhead_quoting": round(overhead["quoting"], 3),
         "paper_orders": orders,
         "target_met": overhead["quoting"] < TARGET,
+        **{
+            f"us_added_{mode}": round((cost[mode] - alone) * 1e6, 2)
+            for mode in DETAIL
+            if mode in cost
+        },
     }
 
 
@@ -290,10 +316,15 @@ def line(label: str, f: dict[str, Any]) -> str:
         f"{label}: {f['updates']} updates, best of {f['runs']} alternating runs, per CPU "
         f"second: alone {f['updates_per_cpu_s_alone']:,}/s ({f['us_per_update_alone']:.2f} "
         f"us/update); idle strategy {f['updates_per_cpu_s_idle_strategy']:,}/s "
-        f"(+{f['us_added_idle_strategy']:.2f} us, overhead {f['overhead_idle_strategy']:.1%}); "
+        f"({f['us_added_idle_strategy']:+.2f} us, overhead {f['overhead_idle_strategy']:.1%}); "
         f"quoting strategy {f['updates_per_cpu_s_quoting']:,}/s ({f['paper_orders']} orders, "
-        f"+{f['us_added_quoting']:.2f} us, overhead {f['overhead_quoting']:.1%}, "
+        f"{f['us_added_quoting']:+.2f} us, overhead {f['overhead_quoting']:.1%}, "
         f"target < {TARGET:.0%})"
+        + "".join(
+            f"; {mode} {f[f'us_added_{mode}']:+.2f} us"
+            for mode in DETAIL
+            if f"us_added_{mode}" in f
+        )
     )
 
 
@@ -322,6 +353,9 @@ async def main() -> int:
     parser.add_argument("--updates", type=int, default=30_000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--live", action="store_true", help="also measure the live path")
+    parser.add_argument(
+        "--detail", action="store_true", help="also a plain second hook and a top-reading strategy"
+    )
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)  # the frame server
     args = parser.parse_args()
@@ -334,10 +368,11 @@ async def main() -> int:
             folder = Path(tmp) / venue
             await record(venue, folder, args.updates)
             # best (least) CPU seconds per update of each mode, runs alternating between modes
-            cost = dict.fromkeys(MODES, float("inf"))
+            modes = MODES + DETAIL if args.detail else MODES
+            cost = dict.fromkeys(modes, float("inf"))
             orders = n = 0
             for _ in range(args.runs):
-                for mode in MODES:
+                for mode in modes:
                     n, seconds, placed = await play(folder, mode)
                     cost[mode] = min(cost[mode], seconds / n)
                     orders = max(orders, placed)
