@@ -12,6 +12,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
+from types import FunctionType
 from typing import Any, Literal
 
 from .conflate import Conflator
@@ -131,6 +132,13 @@ class Hook:
         self.stats = HookStats()
         self._whole_update = False  # internal: the Updater's iterator takes Update objects
         self._copy = policy == "queue" or thread
+        self._direct = not self.is_async and not thread  # may be called inside offer()
+        # what offer() calls: a callable object's own __call__ as a bound method (one lookup
+        # here instead of one per update), else the function itself
+        call = getattr(type(fn), "__call__", None)  # noqa: B004 - the Python-level method
+        self._call: Callable[[Any, list[Trade]], object] = (
+            fn.__call__ if isinstance(call, FunctionType) else fn  # type: ignore[operator]
+        )
         self._pending: Conflator[tuple[str, str], Book, Trade] = Conflator(max_trades, self.stats)
         self._queue: deque[Update] = deque()
         self._wakeup = asyncio.Event()
@@ -147,10 +155,20 @@ class Hook:
 
     def offer(self, update: Update) -> None:
         """Hand one update to this hook's delivery path. Never blocks, never raises."""
-        self.stats.offered += 1
-        if not self._busy and not self.is_async and not self.thread and not self._has_pending():
-            # Fast path: an idle sync hook is called right here, with this very update.
-            self._call_sync(update.book if not self._copy else update.book.copy(), update.trades)
+        stats = self.stats
+        stats.offered += 1
+        # Fast path: an idle sync hook is called right here, with this very update. Inlined,
+        # with the pending checks as plain attribute reads: it runs for every hook on every
+        # update (docs/paper-trading.md, figures).
+        if self._direct and not self._busy and not self._pending.pending and not self._queue:
+            stats.calls += 1
+            self._busy = True
+            try:
+                self._call(update.book if not self._copy else update.book.copy(), update.trades)
+            except Exception:
+                report_error(self)
+            finally:
+                self._busy = False
             return
         if self.policy == "queue":
             if len(self._queue) >= self.maxsize:
@@ -197,7 +215,7 @@ class Hook:
     # -- delivery -----------------------------------------------------------------------------
 
     def _has_pending(self) -> bool:
-        return bool(self._pending or self._queue)
+        return bool(self._pending.pending or self._queue)
 
     def _next(self) -> Update:
         if self._queue:
@@ -205,16 +223,6 @@ class Hook:
         _, pending = self._pending.pop_first()
         book = pending.value.copy() if self._copy else pending.value
         return Update(book, pending.trades, pending.snapshot)
-
-    def _call_sync(self, book: Any, trades: list[Trade]) -> None:
-        self.stats.calls += 1
-        self._busy = True
-        try:
-            self.fn(book, trades)
-        except Exception:
-            report_error(self)
-        finally:
-            self._busy = False
 
     async def _deliver(self) -> None:
         while True:

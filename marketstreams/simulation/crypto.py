@@ -302,11 +302,20 @@ class CryptoMatcher:
             inverse = venue == "bitmex" and market.startswith("XBT") and market.endswith("USD")
         self.inverse = inverse
         self._num: Any = (lambda x: Decimal(str(x))) if self.exact else float
+        self._type: type = Decimal if self.exact else float
         self.zero: Any = self._num(0)
         self._maker = self._num(self.fees.maker)
         self._taker = self._num(self.fees.taker)
         self.orders: list[CryptoOrder] = []  # every order, placement order
         self.open: list[CryptoOrder] = []
+        # kept with ``open`` (_opened): the best open buy and sell prices, the only prices a
+        # trade has to reach to matter (see update), and whether the open orders' queues follow
+        # the level sizes (BitMEX: every book update is looked at) or are exact (Luno)
+        self.bid_top: Any = None
+        self.ask_top: Any = None
+        self.follows_levels = False
+        self._buys: list[CryptoOrder] = []  # the open orders of a side in priority order
+        self._sells: list[CryptoOrder] = []
         self.positions: dict[str, Position] = {}
         self._ids = iter(ids) if ids is not None else count(1)
         self._seq = count(1)
@@ -373,6 +382,7 @@ class CryptoMatcher:
             return order
         self._join(order, book)
         self.open.append(order)
+        self._opened()
         return order
 
     def cancel(self, order: CryptoOrder) -> bool:
@@ -381,6 +391,7 @@ class CryptoMatcher:
             return False
         order.status = CANCELLED
         self.open.remove(order)
+        self._opened()
         return True
 
     def replace(self, order: CryptoOrder, book: Any, new_price: Any) -> CryptoOrder:
@@ -493,43 +504,70 @@ class CryptoMatcher:
                 order._pending_cut = order._pending_cut_reduction = self.zero
             return []
         if not trades:
-            if self.open and self.open[0]._mark is None:
+            if self.follows_levels:
                 self.follow_levels(book)
             return _NO_CHANGES
         num = self._num
-        if not self.open:  # nothing to match: only the last price is kept (for the mark)
-            seen = trades if type(trades) is list else list(trades)
-            if seen:
-                self.last_price = num_of(seen[-1].price, num)
-            return _NO_CHANGES
-        changed: list[CryptoOrder] = []
+        bid_top, ask_top = self.bid_top, self.ask_top
+        changed = _NO_CHANGES
+        price = None
+        typ = self._type
         for trade in trades:
-            price = num_of(trade.price, num)
+            price = trade.price
+            if type(price) is not typ:
+                price = num(price)
+            # a trade reaches an order only at or through its price (a sell taker at or below
+            # our best bid, a buy taker at or above our best ask): any other trade can neither
+            # fill an order nor change a queue ahead of one, and is not looked at further
+            kind = trade.type
+            if kind == SELL:  # a sell taker hits the bids: our buys
+                if bid_top is None or price > bid_top:
+                    continue
+                orders = self._buys
+            elif kind == BUY:
+                if ask_top is None or price < ask_top:
+                    continue
+                orders = self._sells
+            else:
+                continue
+            if changed is _NO_CHANGES:
+                changed = []
+            self._trade(trade, orders, price, num_of(trade.base, num), changed, book)
+        if price is not None:
             self.last_price = price
-            if self.open:
-                self._trade(trade, price, num_of(trade.base, num), changed, book)
         if changed:  # filled orders leave the open list first: only open orders are followed
             self.open = [o for o in self.open if o.status == OPEN]
-        if self.open and self.open[0]._mark is None:  # Luno's exact queues need no following
+            self._opened()
+        if self.follows_levels:  # Luno's exact queues need no following
             self.follow_levels(book)
         return changed
-
-    @property
-    def follows_levels(self) -> bool:
-        """Open orders whose queue is estimated from level sizes (BitMEX) need every book
-        update; Luno's exact queues only the trades."""
-        return bool(self.open) and self.open[0]._mark is None
 
     def follow_levels(self, book: Any) -> None:
         """Bring level-queue (BitMEX) orders up to date with a book update without trades
         (what :meth:`update` does then; every order in ``open`` is open): an order whose level is
         as it was, with no pending cut or trade credit, needs no work."""
         bids, asks, zero = book.bids, book.asks, self.zero
+        typ = self._type
         for order in self.open:
             size = (bids if order.side == BUY else asks).get(order.price, zero)
             # compared as the book has it (BitMEX's sizes are ints): converted only when needed
             if size != order._level or order._pending_cut or order._credit:
-                self._follow_level(order, num_of(size, self._num))
+                self._follow_level(order, size if type(size) is typ else self._num(size))
+
+    def _opened(self) -> None:
+        """``open`` changed: the best open prices and the queue kind again."""
+        open_orders = self.open
+        # price-time priority among our own orders: best price first, then placement order
+        buys = [o for o in open_orders if o.side == BUY]
+        sells = [o for o in open_orders if o.side != BUY]
+        if len(buys) > 1:
+            buys.sort(key=_buy_priority)
+        if len(sells) > 1:
+            sells.sort(key=_sell_priority)
+        self._buys, self._sells = buys, sells
+        self.bid_top = buys[0].price if buys else None
+        self.ask_top = sells[0].price if sells else None
+        self.follows_levels = bool(open_orders) and open_orders[0]._mark is None
 
     # -- internals -----------------------------------------------------------------------------
 
@@ -577,18 +615,22 @@ class CryptoMatcher:
         order.queue_ahead = level
 
     def _trade(
-        self, trade: Any, price: Any, base: Any, changed: list[CryptoOrder], book: Any
+        self,
+        trade: Any,
+        orders: list[CryptoOrder],
+        price: Any,
+        base: Any,
+        changed: list[CryptoOrder],
+        book: Any,
     ) -> None:
-        # a buy taker hits the asks: our sells; a sell taker our buys
-        hit = SELL if trade.type == BUY else BUY if trade.type == SELL else None
-        if hit is None:
-            return
+        """One trade against the side it hits (``orders``: our buys for a sell taker, our sells
+        for a buy taker, in priority order)."""
+        hit_buys = trade.type == SELL
         budget = base
-        orders = [o for o in self.open if o.side == hit and o.status == OPEN]
-        if len(orders) > 1:  # price-time priority among our own orders
-            orders.sort(key=lambda o: (-o.price if hit == BUY else o.price, o.seq))
         maker = getattr(trade, "maker_order_id", None)
         for order in orders:
+            if order.status != OPEN:  # filled by an earlier trade of this update
+                continue
             if budget <= 0:
                 break
             ours = order.price
@@ -599,7 +641,7 @@ class CryptoMatcher:
                     eligible = base
                 else:
                     eligible = self._at_level(order, base)
-            elif (price < ours) if hit == BUY else (price > ours):
+            elif (price < ours) if hit_buys else (price > ours):
                 eligible = base  # through our price: we were first
             else:
                 continue  # a better price than ours traded
@@ -674,6 +716,14 @@ class CryptoMatcher:
         self.position(order.strategy).apply(order.side, price, size, fee)
         if order.filled >= order.size:
             order.status = FILLED
+
+
+def _buy_priority(order: CryptoOrder) -> tuple[Any, int]:
+    return -order.price, order.seq
+
+
+def _sell_priority(order: CryptoOrder) -> tuple[Any, int]:
+    return order.price, order.seq
 
 
 def _finite(value: Any) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from itertools import count
 from typing import TYPE_CHECKING, Any
 
 from .crypto import LIMIT, CryptoMatcher, CryptoOrder, Fees, Position
@@ -65,6 +66,13 @@ class PaperMarket:
         asks = self.book.asks
         return asks.peekitem(0)[0] if asks else None
 
+    def best_prices(self) -> tuple[Any, Any]:
+        """``(best bid price, best ask price)``, None for an empty side: both in one call, for
+        strategies that look at both on every update (one Python call fewer than two)."""
+        book = self.book
+        bids, asks = book.bids, book.asks
+        return (bids.peekitem(-1)[0] if bids else None, asks.peekitem(0)[0] if asks else None)
+
     @property
     def position(self) -> Position:
         return self._matcher.position(self._name)
@@ -90,7 +98,7 @@ class CryptoPaper:
         self.errors = 0
         self.invalid = 0  # updates of an invalid book: not matched, no strategy called
         self.waiting = 0  # those of them in a market with orders
-        self._seq = _Counter()
+        self._seq = count(1)  # order ids P1, P2... shared by every market of the session
 
     def _fail(self, strategy: Strategy, what: str, market: str) -> None:
         self.errors += 1
@@ -134,22 +142,6 @@ class CryptoPaper:
         return rows
 
 
-class _Counter:
-    """Order ids P1, P2... shared by every market of one paper session."""
-
-    __slots__ = ("n",)
-
-    def __init__(self) -> None:
-        self.n = 0
-
-    def __iter__(self) -> _Counter:
-        return self
-
-    def __next__(self) -> int:
-        self.n += 1
-        return self.n
-
-
 class _CryptoMarket:
     """One crypto market of a :class:`CryptoPaper`: its matcher, the strategies' views, and the
     per-update call :meth:`update` (the simulation hook calls it directly, as a bound method:
@@ -183,10 +175,8 @@ class _CryptoMarket:
             if changed:
                 for order in changed:
                     self._order_update(book, order)
-        else:
-            open_orders = matcher.open
-            if open_orders and open_orders[0]._mark is None:
-                matcher.follow_levels(book)
+        elif matcher.follows_levels:
+            matcher.follow_levels(book)
         for strategy, view, call in self.calls:
             view.book = book
             try:

@@ -352,3 +352,75 @@ def test_luno_nan_decimal_is_rejected_not_raised() -> None:
     m = CryptoMatcher("luno", "XBTZAR")
     o = m.place("s", luno_book([("A", "bid", "100", "1")]), "buy", D("NaN"), "100")
     assert o.status == "rejected" and "bad number" in (o.reason or "")
+
+
+# -- the fast paths: what a trade or a book update must reach to be looked at -----------------
+
+
+def test_bitmex_trades_that_do_not_reach_our_prices_change_nothing() -> None:
+    book = level_book({100.0: 10.0, 99.0: 50.0}, {101.0: 10.0, 102.0: 8.0})
+    m = CryptoMatcher("bitmex", "XBTUSDT", Fees(0, 0))
+    buy = m.place("s", book, "buy", 5, 99.0)  # behind the best bid
+    sell = m.place("s", book, "sell", 5, 102.0)  # behind the best ask
+    assert (m.bid_top, m.ask_top) == (99.0, 102.0)
+    # a sell taker above our bid, a buy taker below our ask, an unknown taker side
+    missed = [
+        bitmex_trade("sell", 100.0, 7),
+        bitmex_trade("buy", 101.0, 9),
+        Trade("bitmex", "XBTUSDT", "", 99.0, 3),
+    ]
+    assert m.update(book, missed) == []
+    assert (buy.queue_ahead, sell.queue_ahead) == (50, 8)
+    assert buy.filled == sell.filled == 0 and m.last_price == 99.0
+    # no credit was taken from them: a later cut at our level is a cancel (ahead x cut / size)
+    set_level(book, "bid", 99.0, 40.0)
+    m.update(book, [])
+    assert buy.queue_ahead == pytest.approx(40.0)
+    # a trade at our price still counts: it explains that cut (undone) and comes off the queue
+    m.update(book, [bitmex_trade("sell", 99.0, 15)])
+    assert buy.queue_ahead == pytest.approx(50.0 - 15.0) and buy.filled == 0
+    # one through our ask fills it
+    assert m.update(book, [bitmex_trade("buy", 103.0, 2)]) == [sell] and sell.filled == 2
+
+
+def test_bitmex_a_book_update_away_from_our_levels_leaves_the_queue() -> None:
+    book = level_book({100.0: 10.0, 99.0: 50.0}, {101.0: 10.0})
+    m = CryptoMatcher("bitmex", "XBTUSDT", Fees(0, 0))
+    o = m.place("s", book, "buy", 5, 100.0)
+    assert m.follows_levels
+    set_level(book, "bid", 99.0, 5.0)
+    set_level(book, "ask", 101.0, 1.0)
+    assert m.update(book, []) == [] and o.queue_ahead == 10
+    m.cancel(o)
+    assert not m.follows_levels and m.bid_top is None
+
+
+def test_best_open_prices_follow_placements_fills_and_cancels() -> None:
+    book = level_book({100.0: 10.0}, {101.0: 10.0})
+    m = CryptoMatcher("bitmex", "XBTUSDT", Fees(0, 0))
+    low = m.place("s", book, "buy", 2, 98.0)
+    high = m.place("t", book, "buy", 2, 99.0)
+    assert m.bid_top == 99.0 and m.ask_top is None
+    # through both: the better price first, then the next (price-time priority)
+    assert m.update(book, [bitmex_trade("sell", 97.0, 3)]) == [high, low]
+    assert (high.status, low.filled) == ("filled", 1) and m.bid_top == 98.0
+    m.cancel(low)
+    assert m.bid_top is None
+    # nothing open on the bids: a sell taker at any price fills nothing
+    assert m.update(book, [bitmex_trade("sell", 1.0, 100)]) == []
+
+
+def test_luno_trades_away_from_our_prices_fill_nothing() -> None:
+    book = luno_book([("A", "bid", "100", "1"), ("B", "bid", "99", "2"), ("C", "ask", "102", "1")])
+    m = CryptoMatcher("luno", "XBTZAR")
+    o = m.place("s", book, "buy", "1", "99")
+    assert not m.follows_levels and m.bid_top == D(99)
+    # A (at 100, above our bid) trades: not ours to fill; C is an ask, on the other side
+    assert m.update(book, [luno_trade(book, "A", "1"), luno_trade(book, "C", "1")]) == []
+    assert o.filled == 0 and m.ahead(o, book) == [("B", D(2))]
+    # B ahead of us trades at our price: still ours to wait for; then an order behind us
+    m.update(book, [luno_trade(book, "B", "2")])
+    assert o.filled == 0 and m.queue(o, book) == 0
+    book.orders["E"] = ["bid", D(99), D(3)]
+    book.add_volume("bid", D(99), D(3))
+    assert m.update(book, [luno_trade(book, "E", "1")]) == [o] and o.filled == D(1)

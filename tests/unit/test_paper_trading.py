@@ -71,7 +71,9 @@ class ReadsTop(Strategy):
         self.seen: list[tuple[Any, Any]] = []
 
     def on_market_book(self, market: PaperMarket, book: Any) -> None:  # type: ignore[override]
-        self.seen.append((market.best_bid_price(), market.best_ask_price()))
+        pair = market.best_prices()
+        assert pair == (market.best_bid_price(), market.best_ask_price())
+        self.seen.append(pair)
 
 
 def test_best_prices_are_the_books_top_on_every_update() -> None:
@@ -96,3 +98,4 @@ def test_best_prices_are_the_books_top_on_every_update() -> None:
         (2999.5, 3002.0),
     ]
     assert strategy.seen[-1] == (b.best_bid()[0], b.best_ask()[0])  # type: ignore[index]
+    assert paper.crypto is not None and paper.crypto.errors == 0  # its best_prices() check

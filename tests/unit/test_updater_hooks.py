@@ -240,3 +240,31 @@ async def test_stopping_does_not_wait_for_a_blocked_thread_hook() -> None:
     done, _ = await asyncio.wait({task}, timeout=5)  # a hang guard: cancellation is immediate
     release.set()
     assert done and task.cancelled()
+
+
+async def test_callable_objects_are_hooks_like_functions() -> None:
+    class Collect:
+        def __init__(self) -> None:
+            self.seen: list[int | None] = []
+
+        def __call__(self, book: Any, trades: list[Trade]) -> None:
+            self.seen.append(book.sequence)
+
+    class Fails:
+        def __call__(self, book: Any, trades: list[Trade]) -> None:
+            raise ValueError("no")
+
+    class Later:
+        def __init__(self) -> None:
+            self.seen: list[int | None] = []
+
+        async def __call__(self, book: Any, trades: list[Trade]) -> None:
+            self.seen.append(book.sequence)
+
+    collect, later = Collect(), Later()
+    updater = Updater(ListFeed("A", 10), hooks=[Fails(), collect, later])
+    await updater.run()
+    assert collect.seen == list(range(10))
+    assert updater.hooks[0].stats.errors == updater.hooks[0].stats.calls == 10
+    assert updater.hooks[2].is_async and later.seen and later.seen[-1] == 9
+    assert all(h.idle for h in updater.hooks)
