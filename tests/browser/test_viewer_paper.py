@@ -53,7 +53,7 @@ async def test_viewer_marks_paper_orders_and_profit(tmp_path: Path) -> None:
             await fill.wait_for()
             assert "paper" in (await fill.get_attribute("class") or "")
             assert (await fill.locator(".paper-mark").inner_text()).strip() == "P"
-            assert await page.locator('.tape .tape-row:not(.paper)').count() > 0
+            assert await page.locator(".tape .tape-row:not(.paper)").count() > 0
             await page.screenshot(path=str(tmp_path / "viewer-paper.png"))
             await browser.close()
         assert errors == []
