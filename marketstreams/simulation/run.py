@@ -169,6 +169,11 @@ class _SimulationHook:
     def __call__(self, book: Any, trades: Any) -> None:
         market = self.markets.get(book.market)
         if market is not None:
+            crypto_update = market.crypto_update
+            if crypto_update is not None:
+                # a Luno / BitMEX market: its handler does all (an invalid book included)
+                crypto_update(book, trades)
+                return
             until = market.quiet_until
             if (
                 until is not None
@@ -178,11 +183,6 @@ class _SimulationHook:
                 and book.publish_time < until
             ):
                 return  # the fast way out for most books before the window
-            crypto_update = market.crypto_update
-            if crypto_update is not None:
-                # a Luno / BitMEX market: its handler does all (an invalid book included)
-                crypto_update(book, trades)
-                return
         if not book.is_valid:
             # a recorded or live feed resynchronising: nothing is matched against that book,
             # no strategy sees it; orders wait for the next valid book
