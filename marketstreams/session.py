@@ -2,15 +2,19 @@
 
 A venue's session core answers ``on_connect`` / ``on_data`` / ``on_lost`` with the updates for
 the hooks, and ``retry(exc)`` is its one pure decision per exception: a :class:`Loss` to
-reconnect after, or None to give up. :class:`RecordReplay` drives a core with a recording's
-records exactly as the live loop drove it with sockets.
+reconnect after, or None to give up. The live loop drives one core per connection with sockets;
+:class:`RecordReplay` drives the same core with a recording's records. More in
+docs/architecture.md ("Session cores").
 """
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 from typing import Protocol
 
+from .exceptions import MarketStreamsError
+from .feed import FeedStats
 from .models import Update
 from .recording.format import Kind, Record
 
@@ -25,9 +29,21 @@ class Loss:
     reason: str
     counter: str | None = None
 
+    def count(self, stats: FeedStats) -> None:
+        """Add one to the loss's counter in ``stats``; a name that is no loss counter (a
+        recording is input too) counts nowhere."""
+        counter = self.counter
+        if counter in _COUNTERS:
+            setattr(stats, counter, getattr(stats, counter) + 1)
+
+
+# the FeedStats counters a loss may count in
+_COUNTERS = frozenset({"gaps", "malformed", "errors", "silences"})
+
 
 class SessionCore(Protocol):
-    """One connection's worth of a feed's logic: sync, no I/O."""
+    """One connection's worth of a feed's logic: sync, no I/O. The feed writes what
+    ``data_to_send`` returns after each call; a replay drops it (the recording holds it)."""
 
     def on_connect(self, now: float) -> list[Update]: ...
 
@@ -39,24 +55,46 @@ class SessionCore(Protocol):
 
     def retry(self, exc: BaseException) -> Loss | None: ...
 
+    def data_to_send(self) -> bytes | list[str]: ...
+
 
 class RecordReplay:
     """Replays a recorded channel through a :class:`SessionCore`: frames through ``on_data``,
     a failure on a frame through ``retry`` (as live: the connection ends there, and its
     recorded disconnect is then skipped), connects, disconnects and the recorder's losses where
-    they happened. Raises what the live feed raised. ``closed``: the invalid reason of a
-    recorded disconnect without one."""
+    they happened. Raises what the live feed raised; a recorded fatal end that no frame
+    explains raises :class:`~marketstreams.exceptions.MarketStreamsError`. ``closed``: the
+    invalid reason of a recorded disconnect without one.
 
-    __slots__ = ("_down", "_lost", "closed", "core")
+    ``queued``: the live feed handed the core's updates on through a queue, recording each
+    batch it handed on (a ``DELIVERED`` record); they are held here and returned at those
+    records, so hooks see the books in the state the live hooks saw."""
 
-    def __init__(self, core: SessionCore, closed: str = "disconnected") -> None:
+    __slots__ = ("_down", "_lost", "_pending", "closed", "core")
+
+    def __init__(
+        self, core: SessionCore, closed: str = "disconnected", *, queued: bool = False
+    ) -> None:
         self.core = core
         self.closed = closed
         self._down = False  # the recorded connection is gone: the live feed read no more
         self._lost = False  # a frame ended it: skip its disconnect record
+        # batches made but not yet handed on (queued feeds only)
+        self._pending: deque[list[Update]] | None = deque() if queued else None
 
     def apply(self, record: Record) -> list[Update]:
         """The updates the live feed handed on at this record."""
+        pending = self._pending
+        if pending is None:
+            return self._apply(record)
+        if record.kind == Kind.DELIVERED:
+            return pending.popleft() if pending else []
+        updates = self._apply(record)
+        if updates:
+            pending.append(updates)
+        return []
+
+    def _apply(self, record: Record) -> list[Update]:
         kind = record.kind
         core = self.core
         if kind in Kind.received:
@@ -71,9 +109,14 @@ class RecordReplay:
                     raise
                 self._down = self._lost = True
                 return core.on_lost(loss)
+            finally:
+                core.data_to_send()  # the recording holds what the live feed sent
         if kind == Kind.CONNECTED:
             self._down = self._lost = False
-            return core.on_connect(record.time)
+            try:
+                return core.on_connect(record.time)
+            finally:
+                core.data_to_send()
         if kind == Kind.DISCONNECTED:
             if self._lost:
                 self._lost = False
@@ -81,7 +124,7 @@ class RecordReplay:
             info = record.info()
             if info.get("fatal"):
                 core.on_fatal()
-                return []
+                raise MarketStreamsError(f"the live feed stopped: {info.get('reason')}")
             self._down = True
             counter = info.get("counter")
             reason = str(info.get("reason", self.closed))
