@@ -10,6 +10,7 @@ docs/architecture.md ("Session cores").
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -18,7 +19,7 @@ from .feed import FeedStats
 from .models import Update
 from .recording.format import Kind, Record
 
-__all__ = ["Loss", "RecordReplay", "SessionCore"]
+__all__ = ["Batch", "Loss", "RecordReplay", "SessionCore"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,15 +42,24 @@ class Loss:
 _COUNTERS = frozenset({"gaps", "malformed", "errors", "silences"})
 
 
+class Batch(Protocol):
+    """The updates a core hands on at one call: a list, or an object that makes them as it is
+    iterated (Betfair's, whose updates wait in a queue: short-lived objects are cheaper)."""
+
+    def __len__(self) -> int: ...
+
+    def __iter__(self) -> Iterator[Update]: ...
+
+
 class SessionCore(Protocol):
     """One connection's worth of a feed's logic: sync, no I/O. The feed writes what
     ``data_to_send`` returns after each call; a replay drops it (the recording holds it)."""
 
-    def on_connect(self, now: float) -> list[Update]: ...
+    def on_connect(self, now: float) -> Batch: ...
 
-    def on_data(self, data: str | bytes, now: float) -> list[Update]: ...
+    def on_data(self, data: str | bytes, now: float) -> Batch: ...
 
-    def on_lost(self, loss: Loss) -> list[Update]: ...
+    def on_lost(self, loss: Loss) -> Batch: ...
 
     def on_fatal(self) -> None: ...
 
@@ -80,21 +90,22 @@ class RecordReplay:
         self._down = False  # the recorded connection is gone: the live feed read no more
         self._lost = False  # a frame ended it: skip its disconnect record
         # batches made but not yet handed on (queued feeds only)
-        self._pending: deque[list[Update]] | None = deque() if queued else None
+        self._pending: deque[Batch] | None = deque() if queued else None
 
     def apply(self, record: Record) -> list[Update]:
         """The updates the live feed handed on at this record."""
         pending = self._pending
         if pending is None:
-            return self._apply(record)
+            updates = self._apply(record)
+            return updates if isinstance(updates, list) else list(updates)
         if record.kind == Kind.DELIVERED:
-            return pending.popleft() if pending else []
-        updates = self._apply(record)
-        if updates:
-            pending.append(updates)
+            return list(pending.popleft()) if pending else []
+        batch = self._apply(record)
+        if len(batch):
+            pending.append(batch)
         return []
 
-    def _apply(self, record: Record) -> list[Update]:
+    def _apply(self, record: Record) -> Batch:
         kind = record.kind
         core = self.core
         if kind in Kind.received:
