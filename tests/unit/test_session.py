@@ -27,7 +27,7 @@ from marketstreams.exceptions import (
 )
 from marketstreams.feed import FeedStats
 from marketstreams.models import Update
-from marketstreams.recording.format import Kind, Record
+from marketstreams.recording.format import Header, Kind, Record
 from marketstreams.session import Loss, RecordReplay
 from marketstreams.venues.betfair import feed as betfair_feed
 from marketstreams.venues.betfair.errors import LoginError, SessionExpiredError, status_error
@@ -257,3 +257,32 @@ def test_a_loss_counts_only_in_a_loss_counter() -> None:
     for counter in ("gaps", "malformed", "errors", "silences", None, "connects", "__class__"):
         Loss("gone", counter).count(stats)  # a recording's counter is input: checked
     assert stats == FeedStats(gaps=1, malformed=1, errors=1, silences=1)
+
+
+@pytest.mark.parametrize("login", [False, True])
+def test_betfair_replay_retries_an_expired_session_as_its_live_feed_did(login: bool) -> None:
+    """The recording says whether the live feed had a login (an expired session was retried)
+    or a plain token (it ended the feed): the replay's core decides the same way."""
+    header = Header(
+        "betfair",
+        "tls://127.0.0.1:443",
+        [],
+        "market0",
+        feed={"kind": "market", "subscription": {"op": "marketSubscription"}, "login": login},
+    )
+    feed = betfair_feed.Feed.from_recording(header)
+    feed.replay_record(marker(Kind.CONNECTED))
+    feed.replay_record(Record(Kind.RECEIVED_BYTES, 1.0, b'{"op":"connection"}\r\n'))
+    expired = (
+        b'{"op":"status","id":1,"statusCode":"FAILURE",'
+        b'"errorCode":"INVALID_SESSION_INFORMATION","connectionClosed":true}\r\n'
+    )
+    if not login:
+        with pytest.raises(SessionExpiredError):
+            feed.replay_record(Record(Kind.RECEIVED_BYTES, 2.0, expired))
+        return
+    assert feed.replay_record(Record(Kind.RECEIVED_BYTES, 2.0, expired)) == []
+    assert not feed.stats.connected
+    feed.replay_record(marker(Kind.DISCONNECTED, reason="session expired", counter=None))
+    feed.replay_record(marker(Kind.CONNECTED))
+    assert feed.stats.connects == 2 and feed.stats.reconnects == 1 and feed.stats.connected
