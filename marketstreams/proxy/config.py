@@ -2,27 +2,10 @@
 the feeds built from them.
 
 A market on the command line is ``venue:market`` (``luno:XBTZAR``, ``bitmex:XBTUSD``,
-``betfair:1.234567``). A config file says the same with options per venue::
-
-    host = "127.0.0.1"
-    port = 8765
-    depth = 20
-    app = true
-    token_env = "MARKETSTREAMS_PROXY_TOKEN"   # or token = "..." (keep the file private)
-
-    [limits]
-    max_pending_seconds = 10
-
-    [venues.luno]
-    markets = ["XBTZAR", "ETHZAR"]
-    api_key_env = "LUNO_API_KEY"              # any option NAME_env reads NAME from the environment
-
-    [venues.bitmex]
-    markets = ["XBTUSD", "ETHUSD"]
-    table = "orderBookL2_25"
-
-Credentials come from the environment (each venue has default variable names, its spec's
-``env`` in :mod:`marketstreams.venues.registry`) or from the file; they are held in
+``betfair:1.234567``); a config file gives the proxy's settings and options per venue (the file
+form, with an example, is in docs/proxy.md, "Config file"). Credentials come from the
+environment (each venue's default variable names are its spec's ``env`` in
+:mod:`marketstreams.venues.registry`) or from the file; they are held in
 :class:`~marketstreams.Secret` objects and never printed. The venues are the registry's.
 """
 

@@ -21,6 +21,7 @@ from marketstreams.exceptions import ConfigurationError
 from marketstreams.proxy.config import build_feeds, parse_markets
 from marketstreams.recording import Recorder, RecordingFeed
 from marketstreams.recording import cli as record_cli
+from marketstreams.recording.format import Header, Kind, Record
 from marketstreams.venues import registry
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -140,3 +141,35 @@ def test_a_toy_venue_recorded_replayed_and_in_the_demo(toy: None, tmp_path: Path
 
     assert [f.market for f in asyncio.run(demo_feeds())] == ["DEMO"]
     assert "| toy | memory |" in registry.capability_table()
+
+
+# What each venue's spec needs to build a feed without connecting, and the header of a
+# recording of that feed.
+CORE_CASES: dict[str, tuple[list[str], dict[str, Any], dict[str, Any]]] = {
+    "luno": (["XBTZAR"], {}, {"pair": "XBTZAR"}),
+    "bitmex": (["XBTUSD"], {}, {"topics": ["orderBookL2_25:XBTUSD"]}),
+    "betfair": (
+        ["1.234"],
+        {"app_key": "key", "session_token": "token"},
+        {"kind": "market", "subscription": {"op": "marketSubscription"}},
+    ),
+    "toy": (["ABC"], {}, {"market": "ABC"}),
+}
+
+
+@pytest.mark.parametrize("venue", list(CORE_CASES))
+def test_one_session_core_class_serves_the_live_feed_and_its_replay(toy: None, venue: str) -> None:
+    """Every venue's live feed and the feed replaying its recording hold a session core of the
+    same class (the toy's too: the pattern a new venue follows), and the replay goes through it."""
+    markets, options, feed_info = CORE_CASES[venue]
+    spec = registry.get(venue)
+    live: Any = spec.build(markets, options)[0]
+    header = Header(venue, "test://", markets, "c0", feed=feed_info)
+    replaying: Any = spec.from_recording(header)
+    assert type(replaying.core) is type(live.core)
+    for method in ("on_connect", "on_data", "on_lost", "on_fatal", "retry", "data_to_send"):
+        assert callable(getattr(live.core, method)), method
+    assert live.core.stats is live.stats and replaying.core.stats is replaying.stats
+    assert replaying.replay_record(Record(Kind.CONNECTED, 1.0, b"{}")) == []
+    assert replaying.stats.connects == 1  # counted by the core, as the live loop's connect is
+    assert live.stats.connects == 0

@@ -11,28 +11,28 @@ import logging
 import os
 import ssl
 import time
-from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from ...exceptions import (
     ConfigurationError,
     ConnectionLostError,
     MalformedFrameError,
-    MarketStreamsError,
     SilenceError,
     TLSVerificationError,
+    VenueError,
 )
 from ...feed import FeedStats
 from ...models import Update
 from ...recording.format import Header, Kind, Record, public_endpoint
 from ...recording.writer import Channel, Recorder, resolve_recorder
 from ...secret import Secret
-from ...session import Loss
+from ...session import Batch, Loss, RecordReplay
 from ...transport.backoff import Backoff
 from .cache import MarketCache, OrderCache
 from .errors import (
     BetfairAuthenticationError,
+    BetfairStatusError,
     BetfairSubscriptionError,
     ErrorAction,
     LoginError,
@@ -50,7 +50,7 @@ from .protocol import (
 )
 from .subscriptions import MarketSubscription, OrderSubscription, Subscription
 
-__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "Feed"]
+__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "BetfairSessionCore", "Books", "Feed", "retry"]
 
 logger = logging.getLogger("marketstreams.betfair.feed")
 
@@ -58,11 +58,8 @@ DEFAULT_HOST = "stream-api.betfair.com"
 DEFAULT_PORT = 443
 _READ_SIZE = 256 * 1024
 
-# what a connection hands to ``updates()``: changed books, and the indexes of those that were
-# replaced by an image (None when none were)
-_Batch = tuple[list[Any], set[int] | None]
-# a batch and the index of the subscription it comes from
-_Item = tuple[list[Any], set[int] | None, int]
+# what a connection hands to ``updates()``: a batch of updates and its subscription's index
+_Item = tuple[Batch, int]
 
 
 class Feed:
@@ -71,7 +68,8 @@ class Feed:
     ``session_token`` is a token string / :class:`~marketstreams.secret.Secret`, or a
     :class:`~.login.BetfairSession` (from :func:`~.login.login`) that the feed asks for a new
     token when the stream says the session expired. ``caches[i]`` and ``states[i]`` are the cache
-    and the subscription state (clocks, counters) of ``subscriptions[i]``.
+    and the subscription state (clocks, counters) of ``subscriptions[i]``, and ``cores[i]`` its
+    :class:`BetfairSessionCore` (what the live connections and a replay of its recording share).
     """
 
     venue = "betfair"
@@ -124,12 +122,11 @@ class Feed:
         self.connect_timeout = connect_timeout
         if isinstance(backoff, Backoff):
             b = backoff
-            self._backoff: Callable[[], Backoff] = lambda: Backoff(
-                b.initial, b.maximum, b.factor, b.jitter
-            )
+
+            def new_backoff() -> Backoff:  # one per subscription, alike
+                return Backoff(b.initial, b.maximum, b.factor, b.jitter)
         else:
-            self._backoff = backoff or (lambda: Backoff(initial=0.1, maximum=30.0))
-        self._connected_once: set[int] = set()
+            new_backoff = backoff or (lambda: Backoff(initial=0.1, maximum=30.0))
         self.max_line = max_line
         self.stats = FeedStats()
         self.states = [SubscriptionState(s) for s in subs]
@@ -148,15 +145,30 @@ class Feed:
         self.keep_complete_orders = keep_complete_orders
         self.record = record
         self._channels: list[Channel | None] = [None] * len(subs)
-        # replaying a recording (see replay_record)
-        self._replay_protocol: StreamProtocol | None = None
-        self._replay_error: BaseException | None = None
-        self._replay_batches: deque[_Batch] = deque()
-        self._replay_backoff: Backoff | None = None
+        self.cores = [
+            BetfairSessionCore(
+                self._app_key,
+                state,
+                cache,
+                self.stats,
+                backoff=new_backoff(),
+                max_line=max_line,
+                can_log_in=self._login is not None,
+                token=self._session,
+            )
+            for state, cache in zip(self.states, self.caches, strict=True)
+        ]
+        # replaying a recording of this feed (one subscription: see from_recording)
+        self._replay = RecordReplay(self.core, "connection closed", queued=True)
 
     def __repr__(self) -> str:
         kinds = ",".join(s.kind for s in self.subscriptions)
         return f"<betfair.Feed {self.host}:{self.port} subscriptions={kinds}>"
+
+    @property
+    def core(self) -> BetfairSessionCore:
+        """The session core of the first subscription (a replay feed's only one)."""
+        return self.cores[0]
 
     @property
     def market_cache(self) -> MarketCache:
@@ -189,18 +201,12 @@ class Feed:
                 item = await queue.get()
                 if isinstance(item, BaseException):
                     raise item
-                # Updates are made as they are handed out: short-lived objects keep the
-                # garbage collector's work small at tens of thousands of updates a second.
-                books, snapshots, index = item
+                batch, index = item
                 channel = channels[index]
                 if channel is not None:  # the books are handed on now, in their state of now
-                    channel.delivered(time.time_ns(), len(books))
-                if snapshots:
-                    for i, book in enumerate(books):
-                        yield Update(book, [], i in snapshots)
-                else:
-                    for book in books:
-                        yield Update(book)
+                    channel.delivered(time.time_ns(), len(batch))
+                for update in batch:
+                    yield update
         finally:
             for task in tasks:
                 task.cancel()
@@ -220,55 +226,42 @@ class Feed:
     # -- one subscription, reconnecting -------------------------------------------------
 
     async def _run(self, index: int, queue: asyncio.Queue[_Item | BaseException]) -> None:
-        state = self.states[index]
-        cache = self.caches[index]
-        backoff = self._backoff()
+        core = self.cores[index]
+        core.backoff.reset()
         token: Secret | None = None
         stale: Secret | None = None  # the session token the stream refused last
         while True:
-            counter: str | None = None
+            loss = Loss("connection closed")
             try:
                 # Logging in (again) happens here, inside the error handling below: a refusal
                 # ends the feed with the error, a passing failure is retried with backoff.
                 token = await self._token(stale)
                 stale = None
-                await self._connection(index, state, cache, queue, backoff, token)
-                reason = "connection closed"
+                await self._connection(index, core, queue, token)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                loss = retry(exc, can_log_in=self._login is not None)
-                if loss is None:
-                    await self._fatal(index, queue, exc)
+                decision = core.retry(exc)
+                if decision is None:
+                    self._record_fatal(index, exc)
+                    core.on_fatal()
+                    await queue.put(exc)  # updates() raises it
                     return
+                loss = decision
                 if isinstance(exc, SessionExpiredError):
                     stale = token  # log in again before reconnecting
-                reason, counter = loss.reason, loss.counter
-                if counter == "errors":
-                    self.stats.errors += 1
-                elif counter == "malformed":
-                    self.stats.malformed += 1
-            self._record_lost(index, reason, counter)
-            self.stats.connected = False
-            invalid = cache.invalidate(reason)
-            if invalid:
-                await queue.put((invalid, None, index))
-            delay = backoff.next_delay()
+            self._record_lost(index, loss.reason, loss.counter)
+            lost = core.on_lost(loss)
+            if lost:
+                await queue.put((lost, index))
+            delay = core.backoff.next_delay()
             logger.warning(
                 "betfair %s stream lost (%s); reconnecting in %.2fs",
-                state.subscription.kind,
-                reason,
+                core.state.subscription.kind,
+                loss.reason,
                 delay,
             )
             await asyncio.sleep(delay)
-
-    async def _fatal(
-        self, index: int, queue: asyncio.Queue[_Item | BaseException], exc: BaseException
-    ) -> None:
-        """End this subscription with ``exc``: ``updates()`` raises it."""
-        self._record_fatal(index, exc)
-        self.stats.connected = False
-        await queue.put(exc)
 
     async def _token(self, stale: Secret | None) -> Secret:
         """The session token to connect with. With a :class:`~.login.BetfairSession`, logs in
@@ -290,12 +283,6 @@ class Feed:
                     self._login_refused = exc
                 raise
 
-    def _session_token(self) -> Secret:
-        if self._login is not None:
-            return self._login.token
-        assert self._session is not None
-        return self._session
-
     def _read_timeout(self, state: SubscriptionState) -> float:
         hb = state.heartbeat_ms or state.subscription.heartbeat_ms or 5000
         interval = hb / 1000
@@ -306,10 +293,8 @@ class Feed:
     async def _connection(
         self,
         index: int,
-        state: SubscriptionState,
-        cache: MarketCache | OrderCache,
+        core: BetfairSessionCore,
         queue: asyncio.Queue[_Item | BaseException],
-        backoff: Backoff,
         token: Secret,
     ) -> None:
         try:
@@ -319,22 +304,20 @@ class Feed:
                 )
         except ssl.SSLCertVerificationError as exc:  # fatal: name the host for the user
             raise TLSVerificationError(f"{self.host}:{self.port}", exc.verify_message) from None
-        stats = self.stats
-        if id(state) in self._connected_once:
-            stats.reconnects += 1
-        self._connected_once.add(id(state))
-        stats.connects += 1
-        stats.connected = True
-        protocol = StreamProtocol(self._app_key, token, state, max_line=self.max_line)
+        core.token = token
+        now = time.time_ns()
+        core.on_connect(now / 1e9)
         channel = self._channels[index]
         if channel is not None:
-            channel.connected(time.time_ns())
+            channel.connected(now)
+        state = core.state
+        on_data = core.on_data
         loop = asyncio.get_running_loop()
         try:
             deadline = loop.time() + self.connect_timeout
             missed = 0
             while True:
-                streaming = protocol.phase == "streaming"
+                streaming = core.streaming
                 timeout = self._read_timeout(state) if streaming else deadline - loop.time()
                 try:
                     async with asyncio.timeout(max(timeout, 0.0)):
@@ -346,97 +329,32 @@ class Feed:
                         ) from None
                     missed += 1
                     if missed >= self.idle_intervals:
-                        stats.silences += 1
                         raise SilenceError(f"silent for {missed} heartbeat intervals") from None
-                    protocol.send_heartbeat()
-                    out = protocol.data_to_send()
+                    core.heartbeat()
+                    out = core.data_to_send()
                     writer.write(out)
                     if channel is not None:
                         _record_sent(channel, out)
                     continue
                 if not data:
                     raise ConnectionLostError("connection closed by Betfair")
+                now = time.time_ns()
                 if channel is not None:
-                    channel.received(time.time_ns(), data)
+                    channel.received(now, data)
                 missed = 0
-                batch = self._apply(protocol.events(data), state, cache, backoff)
-                out = protocol.data_to_send()
+                batch = on_data(data, now / 1e9)
+                out = core.data_to_send()
                 if out:
                     writer.write(out)
                     if channel is not None:
                         _record_sent(channel, out)
-                if batch is not None:
-                    stats.updates += len(batch[0])
-                    await queue.put((batch[0], batch[1], index))
+                if batch:
+                    await queue.put((batch, index))
         finally:
             writer.close()
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(1.0):
                     await writer.wait_closed()
-
-    def _apply(
-        self,
-        events: Iterable[Any],
-        state: SubscriptionState,
-        cache: MarketCache | OrderCache,
-        backoff: Backoff,
-    ) -> _Batch | None:
-        books: list[Any] = []
-        snapshots: set[int] | None = None
-        stats = self.stats
-        for event in events:
-            if event.__class__ is Change:
-                stats.messages += 1
-                ct = event.change_type
-                before = cache.changes
-                try:
-                    changed: list[Any] = cache(event.message)
-                except MalformedFrameError as exc:
-                    # The protocol has already moved the clocks past this message: a resume
-                    # would never send it again (on the order stream: lost fills). Forget the
-                    # clocks; the new connection gets a full image, which makes the markets
-                    # the cache marked invalid valid again.
-                    state.reset_clock()
-                    logger.warning(
-                        "betfair %s stream: a change could not be applied (%s); "
-                        "resubscribing for a full image",
-                        state.subscription.kind,
-                        exc,
-                    )
-                    raise _Unapplied(f"{exc}; resubscribing for a full image") from exc
-                if ct is None:
-                    state.changes += cache.changes - before
-                    books.extend(changed)
-                    continue
-                if ct == "SUB_IMAGE":
-                    state.changes = cache.changes - before  # a new stream starts with its image
-                    if snapshots is None:
-                        snapshots = set()
-                    for book in changed:
-                        if not book.is_valid:
-                            book.mark_valid()
-                        snapshots.add(len(books))
-                        books.append(book)
-                    backoff.reset()
-                elif ct == "RESUB_DELTA":
-                    state.changes += cache.changes - before
-                    seen = set(map(id, changed))
-                    books.extend(changed)
-                    books.extend(b for b in cache.mark_valid() if id(b) not in seen)
-                    backoff.reset()
-                else:
-                    books.extend(changed)  # heartbeats: only books whose stale flag changed
-            elif isinstance(event, Authenticated):
-                if event.connections_available is not None and event.connections_available < 1:
-                    logger.warning("betfair reports no further stream connections available")
-            elif isinstance(event, ClockReset):
-                logger.warning("betfair refused the stored clocks; taking a full image")
-            elif isinstance(event, StatusFailure):
-                stats.errors += 1
-                logger.warning("betfair status failure: %s", event.error)
-        if not books:
-            return None
-        return books, snapshots
 
     # -- recording and replay ---------------------------------------------------------------------
 
@@ -461,6 +379,7 @@ class Feed:
                     "evict_closed_after": self.evict_closed_after,
                     "keep_complete_orders": self.keep_complete_orders,
                     "max_line": self.max_line,
+                    "login": self._login is not None,  # an expired session was retried
                 },
                 name=f"{sub.kind}{i}",
                 secrets=secrets,
@@ -506,79 +425,185 @@ class Feed:
             keep_complete_orders=float(info.get("keep_complete_orders", 3600.0)),
             max_line=int(info.get("max_line", DEFAULT_MAX_LINE)),
         )
-        feed._replay_backoff = feed._backoff()
+        feed.core.can_log_in = bool(info.get("login"))
         return feed
 
     def replay_record(self, record: Record) -> list[Update]:
         """Apply one recorded record exactly as the live feed applied the event it records: the
-        bytes through the same :class:`StreamProtocol` and cache, batches handed on where the
-        live feed handed them on (so hooks see the books in the same state), drops and
-        reconnects where they happened. Raises what the live feed raised."""
-        kind = record.kind
-        state, cache = self.states[0], self.caches[0]
-        if kind in Kind.received:
-            protocol = self._replay_protocol
-            if protocol is None or self._replay_error is not None:
-                return []
-            backoff = self._replay_backoff or self._backoff()
-            try:
-                data = record.data if isinstance(record.data, bytes) else record.data.encode()
-                batch = self._apply(protocol.events(data), state, cache, backoff)
-            except Exception as exc:  # the connection ends here; its drop record follows
-                self._replay_error = exc
-                return []
-            finally:
-                protocol.data_to_send()
-            if batch is not None:
-                self.stats.updates += len(batch[0])
-                self._replay_batches.append(batch)
-            return []
-        if kind == Kind.DELIVERED:
-            if not self._replay_batches:
-                logger.warning("replay: a recorded delivery without a batch to deliver")
-                return []
-            books, snapshots = self._replay_batches.popleft()
-            if snapshots:
-                return [Update(book, [], i in snapshots) for i, book in enumerate(books)]
-            return [Update(book) for book in books]
-        if kind == Kind.CONNECTED:
-            stats = self.stats
-            if id(state) in self._connected_once:
-                stats.reconnects += 1
-            self._connected_once.add(id(state))
-            stats.connects += 1
-            stats.connected = True
-            self._replay_protocol = StreamProtocol(
-                self._app_key, self._session_token(), state, max_line=self.max_line
-            )
-            self._replay_error = None
-            return []
-        if kind == Kind.DISCONNECTED or kind == Kind.LOST:
-            if kind == Kind.LOST and self._replay_protocol is None:
-                return []
-            info = record.info()
-            error, self._replay_error = self._replay_error, None
-            self._replay_protocol = None
-            if info.get("fatal"):
-                if error is not None:
-                    raise error
-                raise MarketStreamsError(f"the live feed stopped: {info.get('reason')}")
-            counter = info.get("counter")
-            if counter == "malformed":
-                self.stats.malformed += 1
-            elif counter == "errors":
-                self.stats.errors += 1
-            elif counter == "silences":
-                self.stats.silences += 1
-            if kind == Kind.LOST:
-                reason = f"the recording lost {info.get('frames')} frame(s)"
-            else:
-                reason = str(info.get("reason", "connection closed"))
-            self.stats.connected = False
-            invalid = cache.invalidate(reason)
-            if invalid:
-                self._replay_batches.append((invalid, None))
+        bytes through the same :class:`BetfairSessionCore`, batches handed on where the live
+        feed handed them on (so hooks see the books in the same state), drops and reconnects
+        where they happened. Raises what the live feed raised."""
+        return self._replay.apply(record)
+
+
+class Books:
+    """The books one read changed, in order, as a batch of updates: each :class:`Update` is
+    made as the batch is iterated (when the feed hands it on), so the updates are short-lived
+    and the garbage collector's work stays small at tens of thousands of updates a second.
+    ``snapshots``: the indexes of the books an image replaced (None when none were)."""
+
+    __slots__ = ("books", "snapshots")
+
+    def __init__(self, books: list[Any], snapshots: set[int] | None = None) -> None:
+        self.books = books
+        self.snapshots = snapshots
+
+    def __len__(self) -> int:
+        return len(self.books)
+
+    def __iter__(self) -> Iterator[Update]:
+        snapshots = self.snapshots
+        if snapshots:
+            for i, book in enumerate(self.books):
+                yield Update(book, [], i in snapshots)
+        else:
+            for book in self.books:
+                yield Update(book)
+
+
+class BetfairSessionCore:
+    """One subscription's stream connections without I/O (see :mod:`marketstreams.session`):
+    a :class:`StreamProtocol` per connection (authenticating with ``token``), every change
+    through the subscription's cache, and the updates of each read as one batch. The feed's
+    live loop and the replay of its recording drive it alike."""
+
+    def __init__(
+        self,
+        app_key: Secret,
+        state: SubscriptionState,
+        cache: MarketCache | OrderCache,
+        stats: FeedStats,
+        *,
+        backoff: Backoff,
+        max_line: int = DEFAULT_MAX_LINE,
+        can_log_in: bool = False,
+        token: Secret | None = None,
+    ) -> None:
+        self.state = state
+        self.cache = cache
+        self.stats = stats
+        self.backoff = backoff
+        self.max_line = max_line
+        #: the feed logs in again after an expired session (see :func:`retry`)
+        self.can_log_in = can_log_in
+        #: the session token the next connection authenticates with
+        self.token = token
+        self.protocol: StreamProtocol | None = None  # the open connection's
+        self.connects = 0
+        self._app_key = app_key
+
+    @property
+    def streaming(self) -> bool:
+        """Whether the open connection is subscribed and streaming."""
+        return self.protocol is not None and self.protocol.phase == "streaming"
+
+    def on_connect(self, now: float) -> list[Update]:
+        """A connection opened: a new protocol, which authenticates and subscribes (resuming
+        from the subscription's clocks when it has them)."""
+        if self.token is None:
+            raise ConfigurationError("no session token to authenticate with")
+        stats = self.stats
+        if self.connects:
+            stats.reconnects += 1
+        self.connects += 1
+        stats.connects += 1
+        stats.connected = True
+        self.protocol = StreamProtocol(
+            self._app_key, self.token, self.state, max_line=self.max_line
+        )
         return []
+
+    def on_data(self, data: str | bytes, now: float) -> Books:
+        """Bytes read at ``now``: the batch of updates they complete (maybe none)."""
+        protocol = self.protocol
+        if protocol is None:
+            return Books([])
+        books = self._apply(protocol.events(data if isinstance(data, bytes) else data.encode()))
+        self.stats.updates += len(books)
+        return books
+
+    def heartbeat(self) -> None:
+        """The line was quiet for a heartbeat interval: queue a client heartbeat."""
+        if self.protocol is not None:
+            self.protocol.send_heartbeat()
+
+    def data_to_send(self) -> bytes:
+        """Bytes to write to the open connection (empty when there is nothing)."""
+        return b"" if self.protocol is None else self.protocol.data_to_send()
+
+    def on_lost(self, loss: Loss) -> list[Update]:
+        """The connection is gone: the updates of the books it made invalid."""
+        loss.count(self.stats)
+        self.stats.connected = False
+        self.protocol = None
+        return [Update(book) for book in self.cache.invalidate(loss.reason)]
+
+    def on_fatal(self) -> None:
+        """The subscription gives up (see :func:`retry`)."""
+        self.stats.connected = False
+        self.protocol = None
+
+    def retry(self, exc: BaseException) -> Loss | None:
+        """The one retry decision (:func:`retry`) for this subscription's feed."""
+        return retry(exc, self.can_log_in)
+
+    def _apply(self, events: Iterable[Any]) -> Books:
+        books: list[Any] = []
+        snapshots: set[int] | None = None
+        stats = self.stats
+        state = self.state
+        cache = self.cache
+        for event in events:
+            if event.__class__ is Change:
+                stats.messages += 1
+                ct = event.change_type
+                before = cache.changes
+                try:
+                    changed: list[Any] = cache(event.message)
+                except MalformedFrameError as exc:
+                    # The protocol has already moved the clocks past this message: a resume
+                    # would never send it again (on the order stream: lost fills). Forget the
+                    # clocks; the new connection gets a full image, which makes the markets
+                    # the cache marked invalid valid again.
+                    state.reset_clock()
+                    logger.warning(
+                        "betfair %s stream: a change could not be applied (%s); "
+                        "resubscribing for a full image",
+                        state.subscription.kind,
+                        exc,
+                    )
+                    raise _Unapplied(f"{exc}; resubscribing for a full image") from exc
+                if ct is None:
+                    state.changes += cache.changes - before
+                    books.extend(changed)
+                    continue
+                if ct == "SUB_IMAGE":
+                    state.changes = cache.changes - before  # a new stream starts with its image
+                    if snapshots is None:
+                        snapshots = set()
+                    for book in changed:
+                        if not book.is_valid:
+                            book.mark_valid()
+                        snapshots.add(len(books))
+                        books.append(book)
+                    self.backoff.reset()
+                elif ct == "RESUB_DELTA":
+                    state.changes += cache.changes - before
+                    seen = set(map(id, changed))
+                    books.extend(changed)
+                    books.extend(b for b in cache.mark_valid() if id(b) not in seen)
+                    self.backoff.reset()
+                else:
+                    books.extend(changed)  # heartbeats: only books whose stale flag changed
+            elif isinstance(event, Authenticated):
+                if event.connections_available is not None and event.connections_available < 1:
+                    logger.warning("betfair reports no further stream connections available")
+            elif isinstance(event, ClockReset):
+                logger.warning("betfair refused the stored clocks; taking a full image")
+            elif isinstance(event, StatusFailure):
+                stats.errors += 1
+                logger.warning("betfair status failure: %s", event.error)
+        return Books(books, snapshots)
 
 
 def retry(exc: BaseException, can_log_in: bool) -> Loss | None:
@@ -593,14 +618,14 @@ def retry(exc: BaseException, can_log_in: bool) -> Loss | None:
         return None
     if isinstance(exc, MalformedFrameError):  # a line, or a change the cache cannot apply
         return Loss(f"malformed frame: {exc}", "malformed")
-    if getattr(exc, "action", None) is ErrorAction.FATAL:
+    if isinstance(exc, BetfairStatusError) and exc.action is ErrorAction.FATAL:
         return None
     if isinstance(exc, ConnectionLostError):
         return Loss(str(exc), "silences" if isinstance(exc, SilenceError) else None)
     # connection errors, status failures: retried
     return Loss(
         f"{exc.__class__.__name__}: {exc}",
-        "errors" if getattr(exc, "code", None) is not None else None,
+        "errors" if isinstance(exc, VenueError) else None,
     )
 
 

@@ -1,9 +1,10 @@
 """The BitMEX feed: the one place where the aiohttp websocket meets :class:`BitmexProtocol`.
 
-:class:`Connection` keeps one logical connection alive (connect, authenticate, subscribe, read,
-ping after silence, reconnect with backoff) and yields the protocol's events; :class:`Feed`
-turns them into book updates for an :class:`~marketstreams.Updater`, and
-:mod:`.stream` into ``listen()`` rows.
+:class:`Connection` keeps one logical connection alive (connect, read, ping after silence,
+reconnect with backoff) and drives a :class:`BitmexSessionCore` (authenticate, subscribe, apply
+frames, the retry decision: no I/O), which the replay of a recording drives alike. :class:`Feed`
+yields its book updates to an :class:`~marketstreams.Updater`, :mod:`.stream` hands its rows to
+``listen()``.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from .protocol import (
     AuthenticationFailed,
     BitmexProtocol,
     Counters,
+    Rows,
     Storage,
     Subscribed,
     SubscriptionFailed,
@@ -49,7 +51,7 @@ from .protocol import (
     Welcome,
 )
 
-__all__ = ["DEFAULT_URL", "TESTNET_URL", "Connection", "Feed"]
+__all__ = ["DEFAULT_URL", "TESTNET_URL", "BitmexSessionCore", "Connection", "Feed", "retry"]
 
 logger = logging.getLogger("marketstreams.bitmex")
 
@@ -60,41 +62,38 @@ WebSocket = aiohttp.ClientWebSocketResponse[Literal[False]]  # frames as bytes (
 
 
 class Connection:
-    """One logical BitMEX connection across reconnects, driving a :class:`BitmexProtocol`.
+    """One logical BitMEX connection across reconnects, driving a :class:`BitmexSessionCore`.
 
-    :meth:`events` connects and yields every protocol event until cancelled. After
-    ``ping_interval`` seconds without a frame it sends the text ``ping``; when nothing (no
-    ``pong``, nothing else) comes within ``pong_timeout`` more seconds, the connection is
-    replaced, and so is an attempt without an open websocket after ``connect_timeout`` seconds.
-    A frame the protocol cannot apply, whatever it raised, is counted, logged and ends the
-    connection. On every (re)connection the protocol authenticates first, then resubscribes;
-    books are invalid until their new partial. Refused credentials raise
+    :meth:`events` connects and yields the core's updates (and, for a stream, its
+    :meth:`~BitmexSessionCore.events_received`) until cancelled. After ``ping_interval`` seconds
+    without a frame it sends the text ``ping``; when nothing (no ``pong``, nothing else) comes
+    within ``pong_timeout`` more seconds, the connection is replaced, and so is an attempt
+    without an open websocket after ``connect_timeout`` seconds. A frame the protocol cannot
+    apply, whatever it raised, is counted, logged and ends the connection. On every
+    (re)connection the protocol authenticates first, then resubscribes; books are invalid until
+    their new partial. Refused credentials raise
     :class:`~marketstreams.exceptions.AuthenticationError` (never retried).
     """
 
     def __init__(
         self,
-        protocol: BitmexProtocol,
+        core: BitmexSessionCore,
         url: str,
-        stats: FeedStats,
         *,
         ping_interval: float = 5.0,
         pong_timeout: float = 5.0,
         connect_timeout: float = 10.0,
         max_frame_bytes: int = 16 * MiB,
-        backoff: Backoff | None = None,
         session: aiohttp.ClientSession | None = None,
     ) -> None:
         if ping_interval <= 0 or pong_timeout <= 0 or connect_timeout <= 0:
             raise ConfigurationError("ping_interval, pong_timeout, connect_timeout must be > 0")
-        self.protocol = protocol
+        self.core = core
         self.url = url
-        self.stats = stats
         self.ping_interval = ping_interval
         self.pong_timeout = pong_timeout
         self.connect_timeout = connect_timeout
         self.max_frame_bytes = max_frame_bytes
-        self.backoff = backoff or Backoff()
         self._session = session
         self._ws: WebSocket | None = None
         self.pings = 0
@@ -102,15 +101,27 @@ class Connection:
         self.recording: Channel | None = None
 
     @property
+    def protocol(self) -> BitmexProtocol:
+        return self.core.protocol
+
+    @property
+    def stats(self) -> FeedStats:
+        return self.core.stats
+
+    @property
+    def backoff(self) -> Backoff:
+        return self.core.backoff
+
+    @property
     def websocket(self) -> WebSocket | None:
         """The open aiohttp websocket, or None between connections."""
         return self._ws
 
     async def flush(self) -> None:
-        """Send the frames the protocol has queued (no-op while disconnected: the protocol
-        sends everything again on the next connection)."""
+        """Send the frames the core has queued (no-op while disconnected: the protocol sends
+        everything again on the next connection)."""
         ws = self._ws
-        frames = self.protocol.data_to_send()
+        frames = self.core.data_to_send()
         if ws is None or ws.closed:
             return
         channel = self.recording
@@ -123,50 +134,59 @@ class Connection:
                     channel.sent(time.time_ns(), frame)
 
     async def events(self) -> AsyncIterator[Any]:
-        """Connect and yield protocol events (updates included) until cancelled."""
+        """Connect and yield the core's updates (and a stream's events) until cancelled."""
         own_session = self._session is None
         session = self._session or aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(
                 total=None, connect=self.connect_timeout, sock_connect=self.connect_timeout
             )
         )
+        core = self.core
         try:
             while True:
-                reason = "closed"
-                counter: str | None = None
+                loss = Loss("closed")
                 try:
                     ws = await self._connect(session)
                     async with ws:
-                        self._connected(ws)
+                        self._ws = ws
+                        logger.info("connected to %s", self.url)
+                        now = time.time_ns()
+                        if self.recording is not None:
+                            self.recording.connected(now)
+                        core.on_connect(now / 1e9)
                         async for event in self._read(ws):
                             yield event
                 except Exception as exc:
-                    loss = retry(exc)
-                    if loss is None:
+                    decision = core.retry(exc)
+                    if decision is None:
+                        core.on_fatal()
                         if self.recording is not None:
                             self.recording.disconnected(
                                 time.time_ns(), str(exc), error=type(exc).__name__, fatal=True
                             )
                         raise
-                    reason, counter = loss.reason, loss.counter
-                    logger.warning("connection to %s lost: %s", self.url, reason)
+                    loss = decision
+                    logger.warning("connection to %s lost: %s", self.url, loss.reason)
                     if self.recording is not None:
                         self.recording.disconnected(
-                            time.time_ns(), reason, error=type(exc).__name__, counter=counter
+                            time.time_ns(),
+                            loss.reason,
+                            error=type(exc).__name__,
+                            counter=loss.counter,
                         )
                 finally:
                     self._ws = None
-                    self.stats.connected = False
-                for update in self._on_lost(reason, counter):
+                    core.stats.connected = False
+                for update in core.on_lost(loss):
                     yield update
-                delay = self.backoff.next_delay()
+                delay = core.backoff.next_delay()
                 logger.info("reconnecting to %s in %.2f s", self.url, delay)
                 await asyncio.sleep(delay)
         finally:
             self._ws = None
-            self.stats.connected = False
-            if self.protocol.connected:
-                self.protocol.connection_lost("feed stopped")  # its books are stale from now on
+            core.stats.connected = False
+            if core.protocol.connected:
+                core.protocol.connection_lost("feed stopped")  # its books are stale from now on
             if own_session:
                 await session.close()
 
@@ -185,19 +205,13 @@ class Connection:
         )
         return ws
 
-    def _connected(self, ws: WebSocket) -> None:
-        self._ws = ws
-        logger.info("connected to %s", self.url)
-        now = time.time_ns()
-        if self.recording is not None:
-            self.recording.connected(now)
-        self._on_connect(now / 1e9)
-
     async def _read(self, ws: WebSocket) -> AsyncIterator[Any]:
         await self.flush()
-        protocol = self.protocol
+        core = self.core
+        protocol = core.protocol
         channel = self.recording
-        on_frame = self._on_frame
+        on_data = core.on_data
+        keep = core.keep_events
         text = aiohttp.WSMsgType.TEXT
         binary = aiohttp.WSMsgType.BINARY
         while True:
@@ -230,25 +244,57 @@ class Connection:
             data = msg.data
             if channel is not None:
                 channel.received(now, data)
-            for event in on_frame(data, now / 1e9):
-                yield event
+            for update in on_data(data, now / 1e9):
+                yield update
+            if keep:
+                for event in core.events_received():
+                    yield event
             if protocol.has_data_to_send:
                 await self.flush()
 
-    # -- what the live loop and the replay of a recording share (no I/O) ------------------------
 
-    def _on_connect(self, now: float) -> None:
+class BitmexSessionCore:
+    """One BitMEX connection's logic without I/O (see :mod:`marketstreams.session`): the
+    :class:`BitmexProtocol` (which authenticates and resubscribes on each connection), its
+    updates, control frames counted and logged, and the retry decision. The live
+    :class:`Connection` and the replay of its recording drive it alike.
+
+    ``stream``: a ``connect()`` stream's, where a refused topic ends only its listeners (a
+    feed's raises :class:`~marketstreams.exceptions.SubscriptionError`). ``keep_events``: the
+    rows and refusals its listeners need are kept for :meth:`events_received`.
+    """
+
+    def __init__(
+        self,
+        protocol: BitmexProtocol,
+        stats: FeedStats,
+        backoff: Backoff | None = None,
+        *,
+        stream: bool = False,
+        keep_events: bool = False,
+    ) -> None:
+        self.protocol = protocol
+        self.stats = stats
+        self.backoff = backoff or Backoff()
+        self.stream = stream
+        self.keep_events = keep_events
+        self._events: list[Any] = []
+
+    def on_connect(self, now: float) -> list[Update]:
+        """A connection opened: the protocol queues authentication and subscriptions."""
         stats = self.stats
         if stats.connects:
             stats.reconnects += 1
         stats.connects += 1
         stats.connected = True
         self.protocol.connection_made(now)
+        return []
 
-    def _on_frame(self, data: str | bytes, now: float) -> list[Any]:
-        """Apply one frame received at ``now``; its events. Raises MalformedFrameError for a
-        frame that cannot be applied, whatever the protocol raised (the feed resynchronises),
-        and AuthenticationError for refused credentials."""
+    def on_data(self, data: str | bytes, now: float) -> list[Update]:
+        """Apply one frame received at ``now``; its book updates. Raises MalformedFrameError
+        for a frame that cannot be applied, whatever the protocol raised (the connection
+        resynchronises), AuthenticationError for refused credentials and, for a feed,
+        SubscriptionError for a refused topic."""
         stats = self.stats
         stats.messages += 1
         protocol = self.protocol
@@ -271,25 +317,50 @@ class Connection:
             raise MalformedFrameError(
                 f"unusable frame ({type(exc).__name__}: {exc}), resynchronising", data
             ) from exc
+        updates: list[Update] = events  # the protocol's own list when it holds only updates
         for event in events:
             if type(event) is Update:
                 stats.updates += 1
                 if event.snapshot:
                     self.backoff.reset()  # the connection has proved healthy
             else:
+                updates = []
                 self._control(event)
+        if updates is not events:
+            updates = [event for event in events if type(event) is Update]
         counters = protocol.counters
         stats.skipped = counters.discarded_rows + counters.unknown_keys
+        return updates
+
+    def events_received(self) -> list[Any]:
+        """The :class:`~.protocol.Rows` and :class:`~.protocol.SubscriptionFailed` events
+        since the last call (``keep_events`` only)."""
+        events, self._events = self._events, []
         return events
 
-    def _on_lost(self, reason: str, counter: str | None) -> list[Update]:
+    def data_to_send(self) -> list[str]:
+        """Frames to send on the open connection."""
+        return self.protocol.data_to_send()
+
+    def on_lost(self, loss: Loss) -> list[Update]:
         """The connection is gone: the updates telling hooks which books became invalid."""
         self.stats.connected = False
-        if counter == "silences":
-            self.stats.silences += 1
-        return self.protocol.connection_lost(reason)
+        loss.count(self.stats)
+        return self.protocol.connection_lost(loss.reason)
+
+    def on_fatal(self) -> None:
+        """The connection gives up (counted where it happened: an error frame)."""
+        self.stats.connected = False
+
+    def retry(self, exc: BaseException) -> Loss | None:
+        """The one retry decision (:func:`retry`)."""
+        return retry(exc)
 
     def _control(self, event: Any) -> None:
+        if type(event) is Rows:
+            if self.keep_events:
+                self._events.append(event)
+            return
         if isinstance(event, AuthenticationFailed):
             self.stats.errors += 1
             raise AuthenticationError(
@@ -303,6 +374,10 @@ class Connection:
         elif isinstance(event, SubscriptionFailed):
             self.stats.errors += 1
             logger.warning("BitMEX refused %s %s: %s", event.op, event.topic, event.error)
+            if event.op == "subscribe" and not self.stream:
+                raise _subscription_error(event)
+            if self.keep_events:
+                self._events.append(event)
         elif isinstance(event, Welcome):
             if event.limit_remaining is not None and event.limit_remaining <= 5:
                 logger.warning(
@@ -365,19 +440,19 @@ class Feed:
             raise ConfigurationError(str(exc)) from None
         self.url = url
         self.stats = FeedStats()
+        #: what the live connection and a replay of the recording share
+        self.core = BitmexSessionCore(self.protocol, self.stats, backoff, stream=self._stream)
         self.connection = Connection(
-            self.protocol,
+            self.core,
             url,
-            self.stats,
             ping_interval=ping_interval,
             pong_timeout=pong_timeout,
             connect_timeout=connect_timeout,
             max_frame_bytes=max_frame_bytes,
-            backoff=backoff,
             session=session,
         )
         self.record = record
-        self._replay = RecordReplay(self, closed="closed")  # replaying a recording of this feed
+        self._replay = RecordReplay(self.core, closed="closed")  # replaying a recording
 
     def __repr__(self) -> str:
         auth = " authenticated" if self.protocol.has_credentials else ""
@@ -407,16 +482,8 @@ class Feed:
         channel, owned = self._recording()
         self.connection.recording = channel
         try:
-            async for event in self.connection.events():
-                if type(event) is Update:
-                    yield event
-                elif isinstance(event, SubscriptionFailed) and event.op == "subscribe":
-                    error = _subscription_error(event)
-                    if channel is not None:
-                        channel.disconnected(
-                            time.time_ns(), str(error), error=type(error).__name__, fatal=True
-                        )
-                    raise error
+            async for update in self.connection.events():
+                yield update
         finally:
             self.connection.recording = None
             if channel is not None:
@@ -444,41 +511,9 @@ class Feed:
 
     def replay_record(self, record: Record) -> list[Update]:
         """Apply one recorded record exactly as the live feed applied the event it records:
-        frames through the same :class:`BitmexProtocol`, connection losses as they happened.
+        frames through the same :class:`BitmexSessionCore`, connection losses as they happened.
         Raises what the live feed raised (refused credentials or topics)."""
-        try:
-            return self._replay.apply(record)
-        finally:
-            self.protocol.data_to_send()  # what the live feed sent is in the recording
-
-    # -- the session core of a replay (see marketstreams.session) ---------------------------------
-
-    def on_connect(self, now: float) -> list[Update]:
-        self.connection._on_connect(now)
-        return []
-
-    def on_data(self, data: str | bytes, now: float) -> list[Update]:
-        out: list[Update] = []
-        for event in self.connection._on_frame(data, now):
-            if type(event) is Update:
-                out.append(event)
-            elif (
-                isinstance(event, SubscriptionFailed)
-                and event.op == "subscribe"
-                and not self._stream  # a stream only ended that listener
-            ):
-                raise _subscription_error(event)
-        return out
-
-    def on_lost(self, loss: Loss) -> list[Update]:
-        return self.connection._on_lost(loss.reason, loss.counter)
-
-    def on_fatal(self) -> None:
-        pass  # the live feed counted it where it happened (an error frame)
-
-    @staticmethod
-    def retry(exc: BaseException) -> Loss | None:
-        return retry(exc)
+        return self._replay.apply(record)
 
 
 class _StreamReplay(Feed):

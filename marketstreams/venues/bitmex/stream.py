@@ -20,7 +20,7 @@ from ...feed import FeedStats
 from ...recording.writer import Channel, Recorder
 from ...secret import Secret
 from ...transport.backoff import Backoff
-from .feed import DEFAULT_URL, Connection, MiB, WebSocket, open_recording
+from .feed import DEFAULT_URL, BitmexSessionCore, Connection, MiB, WebSocket, open_recording
 from .parse import make_topic, url_path
 from .protocol import BitmexProtocol, Rows, Storage, SubscriptionFailed
 
@@ -83,15 +83,14 @@ class BitmexStream:
         self.url = url
         self.maxsize = maxsize
         self.stats = FeedStats()
+        core = BitmexSessionCore(self.protocol, self.stats, backoff, stream=True, keep_events=True)
         self.connection = Connection(
-            self.protocol,
+            core,
             url,
-            self.stats,
             ping_interval=ping_interval,
             pong_timeout=pong_timeout,
             connect_timeout=connect_timeout,
             max_frame_bytes=max_frame_bytes,
-            backoff=backoff,
             session=session,
         )
         self.dropped_rows = 0

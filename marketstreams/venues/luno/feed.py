@@ -33,7 +33,7 @@ from ...transport.backoff import Backoff
 from ...transport.websocket import connect, receive_frames
 from .protocol import Keepalive, LunoProtocol, Snapshot
 
-__all__ = ["DEFAULT_URL", "Feed"]
+__all__ = ["DEFAULT_URL", "Feed", "LunoSessionCore", "retry"]
 
 logger = logging.getLogger("marketstreams.luno")
 
@@ -96,12 +96,27 @@ class Feed:
         self.keepalive_interval = keepalive_interval
         self.silence_timeout = silence_timeout
         self.connect_timeout = connect_timeout
-        self.backoff = backoff or Backoff(initial=0.2, maximum=30.0)
-        self.protocol = LunoProtocol(self.pair)
         self.stats = FeedStats()
+        #: what the live connections and a replay of the recording share
+        self.core = LunoSessionCore(
+            LunoProtocol(self.pair), self.stats, backoff or Backoff(initial=0.2, maximum=30.0)
+        )
         self.record = record
-        self._told_valid = False  # the last update yielded showed a valid book
-        self._replay = RecordReplay(self)  # replaying a recording of this feed
+        self._replay = RecordReplay(self.core)  # replaying a recording of this feed
+
+    @property
+    def protocol(self) -> LunoProtocol:
+        """The pair's protocol core (its book, its resting orders)."""
+        return self.core.protocol
+
+    @protocol.setter
+    def protocol(self, protocol: LunoProtocol) -> None:
+        self.core.protocol = protocol
+
+    @property
+    def backoff(self) -> Backoff:
+        """The reconnect delays (reset by each snapshot)."""
+        return self.core.backoff
 
     @property
     def book(self) -> OrderBook:
@@ -117,13 +132,14 @@ class Feed:
 
     async def updates(self) -> AsyncIterator[Update]:
         channel, owned = self._recording()
+        core = self.core
         try:
             async with aiohttp.ClientSession() as session:
                 while True:
                     try:
                         ws = await self._connect(session)
                         async with ws:
-                            self.on_connect(time.time())
+                            core.on_connect(time.time())
                             logger.info("luno %s: connected to %s", self.pair, self.endpoint)
                             secret = self._api_secret.value if self._api_secret else None
                             credentials = self.protocol.credentials_frame(self._api_key, secret)
@@ -135,9 +151,9 @@ class Feed:
                             async for update in self._session(ws, channel):
                                 yield update
                     except Exception as exc:
-                        loss = self.retry(exc)
+                        loss = core.retry(exc)
                         if loss is None:
-                            self.on_fatal()
+                            core.on_fatal()
                             if channel is not None:
                                 channel.disconnected(
                                     time.time_ns(),
@@ -153,9 +169,9 @@ class Feed:
                                 error=type(exc).__name__,
                                 counter=loss.counter,
                             )
-                        for lost in self.on_lost(loss):  # tell the hooks once: the book is invalid
+                        for lost in core.on_lost(loss):  # tell the hooks once: the book is invalid
                             yield lost
-                        delay = self.backoff.next_delay()
+                        delay = core.backoff.next_delay()
                         logger.warning("luno %s: %s; reconnecting in %.2f s", self.pair, exc, delay)
                         await asyncio.sleep(delay)
         finally:
@@ -186,7 +202,7 @@ class Feed:
     async def _session(
         self, ws: aiohttp.ClientWebSocketResponse, channel: Channel | None
     ) -> AsyncIterator[Update]:
-        on_frame = self._on_frame
+        on_data = self.core.on_data
 
         async def keepalive() -> None:
             await ws.send_str('""')
@@ -204,102 +220,8 @@ class Feed:
             now = time.time_ns()
             if channel is not None:
                 channel.received(now, frame)
-            update = on_frame(frame, now / 1e9)
-            if update is not None:
+            for update in on_data(frame, now / 1e9):
                 yield update
-
-    # -- the session core: what the live loop and the replay of a recording share (no I/O) ------
-
-    def on_connect(self, now: float) -> list[Update]:
-        """A connection opened (the session core's; see :mod:`marketstreams.session`)."""
-        stats = self.stats
-        stats.connects += 1
-        if stats.connects > 1:
-            stats.reconnects += 1
-        stats.connected = True
-        return []
-
-    def on_data(self, data: str | bytes, now: float) -> list[Update]:
-        """One frame received at ``now``: the update for the hooks, if any."""
-        update = self._on_frame(data, now)
-        return [] if update is None else [update]
-
-    def _on_frame(self, frame: str | bytes, now: float) -> Update | None:
-        """Apply one frame received at ``now``; the update for the hooks, if any. Raises what
-        :meth:`LunoProtocol.receive` raises, except for malformed frames (counted, skipped);
-        any other exception becomes :class:`_Unexpected` (a resynchronisation)."""
-        self.stats.messages += 1
-        try:
-            event = self.protocol.receive(frame)
-        except MalformedFrameError as exc:
-            self.stats.malformed += 1
-            logger.warning("luno %s: skipped a malformed frame: %s", self.pair, exc)
-            return None
-        except _DOCUMENTED:
-            raise
-        except Exception as exc:
-            # A bug, not a venue fault: the book may hold part of the frame, so it is dropped
-            # and rebuilt from a new snapshot instead of ending the feed (and its Updater).
-            logger.error(
-                "luno %s: %s while applying a frame, resynchronising: %s",
-                self.pair,
-                type(exc).__name__,
-                excerpt(frame),
-                exc_info=True,
-            )
-            raise _Unexpected(f"{type(exc).__name__}: {exc}", frame) from exc
-        if event.__class__ is Keepalive:
-            return None
-        book = self.protocol.book
-        book.received = now
-        self.stats.updates += 1
-        self._told_valid = True
-        if event.__class__ is Snapshot:
-            self.backoff.reset()
-            logger.info(
-                "luno %s: snapshot at sequence %s, %d orders",
-                self.pair,
-                book.sequence,
-                len(self.protocol.orders),
-            )
-            return Update(book, [], snapshot=True)
-        return Update(book, event.trades)  # type: ignore[union-attr]
-
-    def on_lost(self, loss: Loss) -> list[Update]:
-        """The connection is gone: the update that tells the hooks the book is invalid, once."""
-        stats = self.stats
-        stats.connected = False
-        counter = loss.counter
-        if counter in _COUNTERS:
-            setattr(stats, counter, getattr(stats, counter) + 1)
-        self.protocol.connection_lost(loss.reason)
-        if self._told_valid:
-            self._told_valid = False
-            return [Update(self.protocol.book)]
-        return []
-
-    def on_fatal(self) -> None:
-        """The feed gives up (refused credentials, an unknown pair)."""
-        self.stats.errors += 1
-        self.stats.connected = False
-
-    @staticmethod
-    def retry(exc: BaseException) -> Loss | None:
-        """The one retry decision: a :class:`Loss` to reconnect after, None to give up."""
-        if not isinstance(exc, _RETRIED) or isinstance(
-            exc, AuthenticationError | ConfigurationError
-        ):
-            return None
-        counter = None
-        if isinstance(exc, _Unexpected):
-            counter = "malformed"
-        elif isinstance(exc, SilenceError):
-            counter = "silences"
-        elif isinstance(exc, VenueError):
-            counter = "errors"
-        elif isinstance(exc, ProtocolError) and not isinstance(exc, FrameTooLargeError):
-            counter = "gaps"
-        return Loss(_reason(exc), counter)
 
     # -- recording and replay ---------------------------------------------------------------------
 
@@ -330,9 +252,115 @@ class Feed:
 
     def replay_record(self, record: Record) -> list[Update]:
         """Apply one recorded record exactly as the live feed applied the event it records:
-        frames through the same :class:`LunoProtocol`, connection losses as they happened.
+        frames through the same :class:`LunoSessionCore`, connection losses as they happened.
         Raises what the live feed raised (refused credentials, an unknown pair)."""
         return self._replay.apply(record)
+
+
+class LunoSessionCore:
+    """One Luno pair's stream connections without I/O (see :mod:`marketstreams.session`):
+    frames through :class:`LunoProtocol`, an update per snapshot or applied message, one
+    update telling the hooks the book is invalid per loss. The feed's live loop and the replay
+    of its recording drive it alike."""
+
+    __slots__ = ("_told_valid", "backoff", "pair", "protocol", "stats")
+
+    def __init__(self, protocol: LunoProtocol, stats: FeedStats, backoff: Backoff) -> None:
+        self.protocol = protocol
+        self.pair = protocol.pair
+        self.stats = stats
+        self.backoff = backoff
+        self._told_valid = False  # the last update handed on showed a valid book
+
+    def on_connect(self, now: float) -> list[Update]:
+        """A connection opened."""
+        stats = self.stats
+        stats.connects += 1
+        if stats.connects > 1:
+            stats.reconnects += 1
+        stats.connected = True
+        return []
+
+    def on_data(self, data: str | bytes, now: float) -> list[Update]:
+        """Apply one frame received at ``now``: the update for the hooks, if any. Raises what
+        :meth:`LunoProtocol.receive` raises, except for malformed frames (counted, skipped);
+        any other exception becomes :class:`_Unexpected` (a resynchronisation)."""
+        self.stats.messages += 1
+        try:
+            event = self.protocol.receive(data)
+        except MalformedFrameError as exc:
+            self.stats.malformed += 1
+            logger.warning("luno %s: skipped a malformed frame: %s", self.pair, exc)
+            return []
+        except _DOCUMENTED:
+            raise
+        except Exception as exc:
+            # A bug, not a venue fault: the book may hold part of the frame, so it is dropped
+            # and rebuilt from a new snapshot instead of ending the feed (and its Updater).
+            logger.error(
+                "luno %s: %s while applying a frame, resynchronising: %s",
+                self.pair,
+                type(exc).__name__,
+                excerpt(data),
+                exc_info=True,
+            )
+            raise _Unexpected(f"{type(exc).__name__}: {exc}", data) from exc
+        if event.__class__ is Keepalive:
+            return []
+        book = self.protocol.book
+        book.received = now
+        self.stats.updates += 1
+        self._told_valid = True
+        if event.__class__ is Snapshot:
+            self.backoff.reset()
+            logger.info(
+                "luno %s: snapshot at sequence %s, %d orders",
+                self.pair,
+                book.sequence,
+                len(self.protocol.orders),
+            )
+            return [Update(book, [], snapshot=True)]
+        return [Update(book, event.trades)]  # type: ignore[union-attr]
+
+    def on_lost(self, loss: Loss) -> list[Update]:
+        """The connection is gone: the update that tells the hooks the book is invalid, once."""
+        self.stats.connected = False
+        loss.count(self.stats)
+        self.protocol.connection_lost(loss.reason)
+        if self._told_valid:
+            self._told_valid = False
+            return [Update(self.protocol.book)]
+        return []
+
+    def on_fatal(self) -> None:
+        """The feed gives up (refused credentials, an unknown pair)."""
+        self.stats.errors += 1
+        self.stats.connected = False
+
+    def retry(self, exc: BaseException) -> Loss | None:
+        """The one retry decision (:func:`retry`)."""
+        return retry(exc)
+
+    def data_to_send(self) -> list[str]:
+        """Nothing: the feed sends the credentials frame and the keepalives itself."""
+        return []
+
+
+def retry(exc: BaseException) -> Loss | None:
+    """The one retry decision of a Luno connection: a :class:`Loss` to reconnect after, None to
+    give up (refused credentials, an unknown pair, a bug outside the frame path)."""
+    if not isinstance(exc, _RETRIED) or isinstance(exc, _FATAL):
+        return None
+    counter = None
+    if isinstance(exc, _Unexpected):
+        counter = "malformed"
+    elif isinstance(exc, SilenceError):
+        counter = "silences"
+    elif isinstance(exc, VenueError):
+        counter = "errors"
+    elif isinstance(exc, ProtocolError) and not isinstance(exc, FrameTooLargeError):
+        counter = "gaps"
+    return Loss(_reason(exc), counter)
 
 
 # Errors after which the live feed reconnects (the replay of a recording does the same).
@@ -345,7 +373,6 @@ _RETRIED = (
     TimeoutError,
 )
 _FATAL = (AuthenticationError, ConfigurationError)  # no retry can fix these
-_COUNTERS = frozenset({"silences", "errors", "gaps", "malformed"})
 # What LunoProtocol.receive documents raising; anything else is a bug met on a frame.
 _DOCUMENTED = (ProtocolError, VenueError, ConfigurationError)
 

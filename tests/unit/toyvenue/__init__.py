@@ -1,6 +1,7 @@
-"""A toy fourth venue, everything in this one package: a feed whose "connection" is a list of
-frames ``"PRICE VOLUME"`` in memory, that records what it receives and replays its recordings,
-and its registry spec. Registered from the test with one ``registry.register`` line."""
+"""A toy fourth venue, everything in this one package: a session core, a feed whose
+"connection" is a list of frames ``"PRICE VOLUME"`` in memory driving that core, recording what
+it receives, and replaying its recordings through the same core; and its registry spec.
+Registered from the test with one ``registry.register`` line."""
 
 from __future__ import annotations
 
@@ -12,9 +13,49 @@ from typing import Any
 from marketstreams import Feed as FeedInterface
 from marketstreams import FeedStats, OrderBook, Update
 from marketstreams.exceptions import ConfigurationError, MalformedFrameError
-from marketstreams.recording.format import Header, Kind, Record
+from marketstreams.recording.format import Header, Record
 from marketstreams.recording.writer import Recorder
+from marketstreams.session import Loss, RecordReplay
 from marketstreams.venues.registry import Capabilities, VenueSpec, no_more_options, plain
+
+
+class ToyCore:
+    """The toy's session core (see :mod:`marketstreams.session`): ``"PRICE VOLUME"`` frames
+    into the bid side, no I/O. The live feed and the replay of its recording drive it alike."""
+
+    def __init__(self, market: str, stats: FeedStats) -> None:
+        self.book = OrderBook("toy", market)
+        self.stats = stats
+
+    def on_connect(self, now: float) -> list[Update]:
+        self.stats.connects += 1
+        return []
+
+    def on_data(self, data: str | bytes, now: float) -> list[Update]:
+        frame = data if isinstance(data, str) else data.decode()
+        try:
+            price, volume = (float(x) for x in frame.split())
+        except ValueError:
+            self.stats.malformed += 1
+            raise MalformedFrameError("not 'PRICE VOLUME'", frame) from None
+        self.book.set_level("bid", price, volume)
+        self.book.mark_valid()
+        self.stats.messages += 1
+        self.stats.updates += 1
+        return [Update(self.book)]
+
+    def on_lost(self, loss: Loss) -> list[Update]:
+        self.book.invalidate(loss.reason)
+        return [Update(self.book)]
+
+    def on_fatal(self) -> None:
+        self.stats.errors += 1
+
+    def retry(self, exc: BaseException) -> Loss | None:
+        return None  # a toy gives up at once
+
+    def data_to_send(self) -> list[str]:
+        return []
 
 
 class ToyFeed:
@@ -35,19 +76,12 @@ class ToyFeed:
         self.token = token
         self.record = record
         self.stats = FeedStats()
-        self.book = OrderBook("toy", market)
+        self.core = ToyCore(market, self.stats)
+        self._replay = RecordReplay(self.core)
 
-    def apply(self, frame: str) -> list[Update]:
-        try:
-            price, volume = (float(x) for x in frame.split())
-        except ValueError:
-            self.stats.malformed += 1
-            raise MalformedFrameError("not 'PRICE VOLUME'", frame) from None
-        self.book.set_level("bid", price, volume)
-        self.book.mark_valid()
-        self.stats.messages += 1
-        self.stats.updates += 1
-        return [Update(self.book)]
+    @property
+    def book(self) -> OrderBook:
+        return self.core.book
 
     async def updates(self) -> AsyncIterator[Update]:
         channel = None
@@ -55,13 +89,27 @@ class ToyFeed:
             channel = self.record.channel(
                 "toy", "toy://memory", [self.market], feed={"market": self.market}
             )
-        for frame in self.frames:
+        core = self.core
+        try:
+            now = time.time_ns()
             if channel is not None:
-                channel.received(time.time_ns(), frame)
-            for update in self.apply(frame):
-                yield update
-        if channel is not None:
-            channel.close()
+                channel.connected(now)
+            core.on_connect(now / 1e9)
+            for frame in self.frames:
+                now = time.time_ns()
+                if channel is not None:
+                    channel.received(now, frame)
+                for update in core.on_data(frame, now / 1e9):
+                    yield update
+        except Exception as exc:
+            if core.retry(exc) is None:
+                core.on_fatal()
+                if channel is not None:
+                    channel.disconnected(time.time_ns(), str(exc), fatal=True)
+            raise
+        finally:
+            if channel is not None:
+                channel.close()
 
     @classmethod
     def from_recording(cls, header: Header) -> ToyFeed:
@@ -71,10 +119,7 @@ class ToyFeed:
         return cls(market, [])
 
     def replay_record(self, record: Record) -> list[Update]:
-        if record.kind in Kind.received:
-            data = record.data
-            return self.apply(data if isinstance(data, str) else data.decode())
-        return []
+        return self._replay.apply(record)
 
 
 def feeds(

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import ast
 import logging
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
 from marketstreams.models import Update
+from marketstreams.venues import bitmex
 from marketstreams.venues.bitmex import BitmexProtocol, Rows
 
 PARTIAL_KEYS = {"keys": ["symbol", "id", "side"], "types": {}, "foreignKeys": {}, "attributes": {}}
@@ -298,3 +301,15 @@ def test_partial_levels_of_zero_size_are_not_stored() -> None:
     # The zero-size level's id is still known: a later update revives it.
     p.receive(frame("orderBookL2", "update", [level("XBTUSD", 1, "Buy", 7, None)]))
     assert p.books["XBTUSD"].depth() == {"bids": [[100.0, 7], [99.0, 3]], "asks": []}
+
+
+def test_books_use_only_sortedcontainers_public_interface() -> None:
+    """The BitMEX protocol and books read and change ``SortedDict`` sides through its public
+    methods and views only (``keys()`` indexing, ``peekitem``...), never its inner lists."""
+    inner = {"_list", "_lists", "_keys", "_maxes", "_index", "_offset", "_load", "_len", "_dict"}
+    found = []
+    for path in sorted(Path(bitmex.__file__).parent.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and node.attr in inner:
+                found.append(f"{path.name}:{node.lineno} .{node.attr}")
+    assert found == []
