@@ -127,6 +127,17 @@ def _line_applier(
     return filtered
 
 
+def _is_quiet(line: bytes, markets: dict[str, Any], quiet: set[str]) -> bool:
+    """Whether a line can go undecoded: the file's cache holds one market, the hook wants only
+    its definitions, the line names that market and carries no definition. (A line of another
+    market, say a new one whose first change has no definition, is always decoded.)"""
+    if len(markets) != 1 or b'"marketDefinition"' in line:
+        return False
+    for mid in markets:
+        return mid in quiet and b'"%s"' % mid.encode() in line
+    return False  # pragma: no cover - one market, above
+
+
 def _decide_by_id(
     books: list[Any], flt: ReplayFilter, decided: dict[str, bool], cache: HistoricalCache
 ) -> list[Any]:
@@ -180,8 +191,8 @@ def _play(
 ) -> None:
     """The hot loop: every line of the file applied, the books it changed handed to the hooks.
     Counts go to ``result`` however it ends; bad lines are skipped and counted, or (``strict``)
-    raise ReplayError. A line without a definition, while every market the cache holds is one
-    of the hook's ``quiet_markets``, is counted and not decoded; runs of lines the hook waits
+    raise ReplayError. A line of a market the hook wants only definitions of (its
+    ``quiet_markets``) is counted and not decoded (see _is_quiet); runs of lines the hook waits
     for none of (its ``idle_until``) are applied in one call, their books not handed out."""
     call = hooks.call if hooks is not None else None
     quiet = hooks.quiet if hooks is not None else None
@@ -215,7 +226,7 @@ def _play(
                 if not line:
                     blank += 1
                     continue
-                if quiet and b'"marketDefinition"' not in line and quiet.issuperset(cache.markets):
+                if quiet and _is_quiet(line, cache.markets, quiet):
                     result.quiet_lines += 1
                     continue
                 try:

@@ -51,3 +51,20 @@ def test_async_hooks_need_a_loop() -> None:
     with pytest.raises(ValueError, match="event loop"):
         call_now([Hook(hook)], None)
     call_now([Hook(print)], None)  # sync hooks alone need none
+
+
+def test_only_a_quiet_markets_own_lines_go_undecoded() -> None:
+    """A line is skipped undecoded only when the file holds one market, the hook wants only
+    its definitions, and the line names it without a definition: a new market's first change
+    (even with no definition) and any definition are decoded."""
+    from marketstreams.replay.historical import _is_quiet
+
+    plain = b'{"op":"mcm","pt":1,"mc":[{"id":"1.1","rc":[{"id":1,"ltp":2.0}]}]}'
+    other = plain.replace(b'"1.1"', b'"1.2"')
+    definition = plain.replace(b'"rc"', b'"marketDefinition":{"status":"CLOSED"},"rc"')
+    assert _is_quiet(plain, {"1.1": object()}, {"1.1"})
+    assert not _is_quiet(other, {"1.1": object()}, {"1.1"})
+    assert not _is_quiet(definition, {"1.1": object()}, {"1.1"})
+    assert not _is_quiet(plain, {"1.1": object()}, {"1.9"})
+    assert not _is_quiet(plain, {"1.1": object(), "1.2": object()}, {"1.1", "1.2"})
+    assert not _is_quiet(plain, {}, {"1.1"})
