@@ -49,7 +49,6 @@ class _Market:
         "inplay_ok",
         "opens",
         "preplay_ok",
-        "quiet_until",
         "sim",
         "views",
     )
@@ -66,9 +65,6 @@ class _Market:
         self.definition: Any = _UNREAD  # the definition `opens` was read from
         self.opens: float | None = None  # publish time (ms) the seconds_to_start window opens
         self.inplay_ok = self.preplay_ok = True  # the window lets in-play / pre-play books in
-        # before this publish time, with the same definition object and no order, a book
-        # needs nothing (no strategy call before the window, nothing to match)
-        self.quiet_until: float | None = None
 
 
 class _SimulationHook:
@@ -174,7 +170,9 @@ class _SimulationHook:
                 # a Luno / BitMEX market: its handler does all (an invalid book included)
                 crypto_update(book, trades)
                 return
-            until = market.quiet_until
+            # before the publish time idle_until holds, with the same definition object and
+            # no order, a book needs nothing (no strategy call before the window, no match)
+            until = self.idle_until.get(book.market)
             if (
                 until is not None
                 and book.market_definition is market.definition
@@ -193,9 +191,7 @@ class _SimulationHook:
             if market.crypto_update is not None:
                 market.crypto_update(book, trades)
                 return
-        if market.quiet_until is not None:  # (set again below while it still holds)
-            market.quiet_until = None
-            self.idle_until.pop(book.market, None)
+        self.idle_until.pop(book.market, None)  # (set again below while it still holds)
         if market.closed:
             return
         sim = market.sim
@@ -228,7 +224,7 @@ class _SimulationHook:
                 if opens is not None and (pt is None or pt < opens):
                     go = False
                     if not sim.orders and book.status != "CLOSED":
-                        market.quiet_until = self.idle_until[book.market] = opens
+                        self.idle_until[book.market] = opens
         if go:
             for strategy, view, call in market.calls:
                 view.book = book

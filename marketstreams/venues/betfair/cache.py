@@ -229,13 +229,18 @@ class MarketCache:
             return 0, first
         taken, changes, pt, left = bulk(self.markets, first, lines, self._stamp, idle)
         if taken:
-            self._stamp += taken
-            self.messages += taken
-            self.changes += changes
-            self.publish_time = pt
-            if self._closed and pt is not None:
-                self._sweep(pt)
+            self._applied(taken, changes, pt)
         return taken, left
+
+    def _applied(self, messages: int, changes: int, pt: Any) -> None:
+        """Count what a compiled path applied (stamped from ``_stamp + 1`` on) and sweep."""
+        self._stamp += messages
+        self.messages += messages
+        self.changes += changes
+        if pt is not None:
+            self.publish_time = pt
+            if self._closed:
+                self._sweep(pt)
 
     def apply_line(self, line: bytes) -> list[MarketBook] | None:
         """The compiled fast path for one line's bytes (``_speedups.apply_line``): the books it
@@ -254,16 +259,10 @@ class MarketCache:
             return None
         if got is None:
             return None
-        self._stamp = stamp
         pt, books = got
-        self.messages += 1
-        self.changes += len(books)
-        if pt is not None:
-            self.publish_time = pt
+        self._applied(1, len(books), pt)
         if len(books) > 1:
             books = list(dict.fromkeys(books))
-        if self._closed and pt is not None:
-            self._sweep(pt)
         return books
 
     def _repair(self, m: Any, message: object, exc: Exception) -> list[MarketBook]:
