@@ -25,6 +25,113 @@ Side = Literal["bid", "ask"]
 Level = tuple[Any, Any]
 
 
+def _ends_readable() -> bool:
+    """Does a SortedDict keep its keys as sortedcontainers 2.x does (``_list._lists``: sorted
+    sublists, none empty)? Then the top of a side is two list indexings away, about five times
+    cheaper than ``peekitem``'s two Python calls: the book's top reads use that. Checked once,
+    here, against ``peekitem`` on a book spread over several sublists; any other layout falls
+    back to ``peekitem`` (tests/unit/test_book.py pins both ways to the same answers)."""
+    try:
+        probe = SortedDict((float(i), i) for i in range(5000))
+        for i in range(1000, 4000):
+            del probe[float(i)]
+        lists = probe._list._lists
+        return (
+            len(lists) > 1
+            and lists[0][0] == probe.peekitem(0)[0]
+            and lists[-1][-1] == probe.peekitem(-1)[0]
+        )
+    except Exception:  # any other layout: the public way
+        return False
+
+
+#: True when the book reads its top through sortedcontainers' sublists (see _ends_readable).
+FAST_ENDS = _ends_readable()
+
+
+# The top reads of OrderBook, two ways with the same answers: "fast" reads the sublists, "public"
+# uses peekitem. OrderBook takes one set (FAST_ENDS); tests check both against a reference.
+
+
+def _fast_best_prices(book: OrderBook) -> tuple[Any, Any]:
+    """``(best bid price, best ask price)``, None for an empty side: the cheapest read of the
+    top, for code that looks at it on every update."""
+    bids, asks = book.bids, book.asks
+    return (bids._list._lists[-1][-1] if bids else None, asks._list._lists[0][0] if asks else None)
+
+
+def _public_best_prices(book: OrderBook) -> tuple[Any, Any]:
+    """``(best bid price, best ask price)``, None for an empty side: the cheapest read of the
+    top, for code that looks at it on every update."""
+    bids, asks = book.bids, book.asks
+    return (bids.peekitem(-1)[0] if bids else None, asks.peekitem(0)[0] if asks else None)
+
+
+def _fast_best_bid(book: OrderBook) -> Level | None:
+    """``(price, volume)`` of the highest bid, or None on an empty side."""
+    bids = book.bids
+    if not bids:
+        return None
+    price = bids._list._lists[-1][-1]
+    return price, bids[price]
+
+
+def _public_best_bid(book: OrderBook) -> Level | None:
+    """``(price, volume)`` of the highest bid, or None on an empty side."""
+    return book.bids.peekitem(-1) if book.bids else None
+
+
+def _fast_best_ask(book: OrderBook) -> Level | None:
+    """``(price, volume)`` of the lowest ask, or None on an empty side."""
+    asks = book.asks
+    if not asks:
+        return None
+    price = asks._list._lists[0][0]
+    return price, asks[price]
+
+
+def _public_best_ask(book: OrderBook) -> Level | None:
+    """``(price, volume)`` of the lowest ask, or None on an empty side."""
+    return book.asks.peekitem(0) if book.asks else None
+
+
+def _fast_lowest_key(levels: SortedDict) -> Any:
+    """The lowest key of a non-empty SortedDict (the best ask of an ``asks`` side)."""
+    return levels._list._lists[0][0]
+
+
+def _public_lowest_key(levels: SortedDict) -> Any:
+    """The lowest key of a non-empty SortedDict (the best ask of an ``asks`` side)."""
+    return levels.peekitem(0)[0]
+
+
+def _fast_highest_key(levels: SortedDict) -> Any:
+    """The highest key of a non-empty SortedDict (the best bid of a ``bids`` side)."""
+    return levels._list._lists[-1][-1]
+
+
+def _public_highest_key(levels: SortedDict) -> Any:
+    """The highest key of a non-empty SortedDict (the best bid of a ``bids`` side)."""
+    return levels.peekitem(-1)[0]
+
+
+#: The lowest / highest key of a non-empty side, the cheap way when FAST_ENDS.
+lowest_key = _fast_lowest_key if FAST_ENDS else _public_lowest_key
+highest_key = _fast_highest_key if FAST_ENDS else _public_highest_key
+
+
+def _fast_is_crossed(book: OrderBook) -> bool:
+    """True when the best bid is at or above the best ask."""
+    bids, asks = book.bids, book.asks
+    return bool(bids and asks and bids._list._lists[-1][-1] >= asks._list._lists[0][0])
+
+
+def _public_is_crossed(book: OrderBook) -> bool:
+    """True when the best bid is at or above the best ask."""
+    bids, asks = book.bids, book.asks
+    return bool(bids and asks and bids.peekitem(-1)[0] >= asks.peekitem(0)[0])
+
+
 class OrderBook:
     """A price-level order book for one market of one venue.
 
@@ -115,29 +222,16 @@ class OrderBook:
 
     # -- reads --------------------------------------------------------------------------------
 
-    def best_bid(self) -> Level | None:
-        """``(price, volume)`` of the highest bid, or None on an empty side."""
-        if not self.bids:
-            return None
-        return self.bids.peekitem(-1)  # type: ignore[no-any-return]
-
-    def best_ask(self) -> Level | None:
-        """``(price, volume)`` of the lowest ask, or None on an empty side."""
-        if not self.asks:
-            return None
-        return self.asks.peekitem(0)  # type: ignore[no-any-return]
+    # Top reads: sortedcontainers' sublists when FAST_ENDS, else peekitem (same answers).
+    best_prices = _fast_best_prices if FAST_ENDS else _public_best_prices
+    best_bid = _fast_best_bid if FAST_ENDS else _public_best_bid
+    best_ask = _fast_best_ask if FAST_ENDS else _public_best_ask
+    is_crossed = property(_fast_is_crossed if FAST_ENDS else _public_is_crossed)
 
     def spread(self) -> Any | None:
         """Best ask minus best bid, or None when a side is empty."""
-        if not self.bids or not self.asks:
-            return None
-        return self.asks.peekitem(0)[0] - self.bids.peekitem(-1)[0]
-
-    @property
-    def is_crossed(self) -> bool:
-        """True when the best bid is at or above the best ask."""
-        bids, asks = self.bids, self.asks
-        return bool(bids and asks and bids.peekitem(-1)[0] >= asks.peekitem(0)[0])
+        bid, ask = self.best_prices()
+        return None if bid is None or ask is None else ask - bid
 
     def iter_bids(self, n: int | None = None) -> Iterator[Level]:
         """Bid levels, highest price first, at most ``n`` of them."""

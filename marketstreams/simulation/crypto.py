@@ -15,6 +15,8 @@ from itertools import compress, count
 from operator import itemgetter
 from typing import Any
 
+from ..book import highest_key, lowest_key
+
 __all__ = [
     "BUY",
     "DEFAULT_FEES",
@@ -316,6 +318,11 @@ class CryptoMatcher:
         self.follows_levels = False
         self._buys: list[CryptoOrder] = []  # the open orders of a side in priority order
         self._sells: list[CryptoOrder] = []
+        # level following (BitMEX), kept with ``open``: (the book side, price, order) of each
+        # open order, made for the SortedDicts in _watched (made again when a book brings other
+        # ones: a copy, a new snapshot's)
+        self._watch: list[tuple[Any, Any, CryptoOrder]] = []
+        self._watched: tuple[Any, Any] | None = None
         self.positions: dict[str, Position] = {}
         self._ids = iter(ids) if ids is not None else count(1)
         self._seq = count(1)
@@ -342,8 +349,10 @@ class CryptoMatcher:
         """Place an order (see the class docstring); returns it, maybe already filled or
         rejected. Never raises for a bad order: ``status`` "rejected" with ``reason``."""
         order_id = f"P{next(self._ids)}"
-        side = str(side).lower()
-        order_type = str(order_type).lower()
+        if side != BUY and side != SELL:
+            side = str(side).lower()
+        if order_type != LIMIT:
+            order_type = str(order_type).lower()
         reason = None
         try:
             size = num_of(size, self._num)
@@ -487,9 +496,9 @@ class CryptoMatcher:
 
     def mark(self, book: Any) -> Any:
         """The mid price (or the last trade's price when a side is empty)."""
-        bid, ask = book.best_bid(), book.best_ask()
+        bid, ask = book.best_prices()
         if bid is not None and ask is not None:
-            return (bid[0] + ask[0]) / 2
+            return (bid + ask) / 2
         return self.last_price
 
     # -- the feed's side -----------------------------------------------------------------------
@@ -544,22 +553,31 @@ class CryptoMatcher:
 
     def follow_levels(self, book: Any) -> None:
         """Bring level-queue (BitMEX) orders up to date with a book update without trades
-        (what :meth:`update` does then; every order in ``open`` is open): an order whose level is
-        as it was, with no pending cut or trade credit, needs no work."""
-        bids, asks, zero = book.bids, book.asks, self.zero
+        (what :meth:`update` does then; every order in ``open`` is open). Only an order whose
+        level moved needs work: at an unchanged level the rule changes nothing (a pending cut
+        stays pending, and trades at our price only ever lower ``queue_ahead``, which the last
+        follow left at or under the level)."""
+        bids, asks = book.bids, book.asks
+        watched = self._watched
+        if watched is None or watched[0] is not bids or watched[1] is not asks:
+            self._watched = (bids, asks)
+            self._watch = [(bids if o.side == BUY else asks, o.price, o) for o in self.open]
+        zero = self.zero
         typ = self._type
-        for order in self.open:
-            size = (bids if order.side == BUY else asks).get(order.price, zero)
+        for side, price, order in self._watch:
             # compared as the book has it (BitMEX's sizes are ints): converted only when needed
-            if size != order._level or order._pending_cut or order._credit:
+            size = side.get(price, zero)
+            if size != order._level:
                 self._follow_level(order, size if type(size) is typ else self._num(size))
 
     def _opened(self) -> None:
-        """``open`` changed: the best open prices and the queue kind again."""
+        """``open`` changed: the best open prices, the queue kind and the level watch again."""
         open_orders = self.open
         # price-time priority among our own orders: best price first, then placement order
-        buys = [o for o in open_orders if o.side == BUY]
-        sells = [o for o in open_orders if o.side != BUY]
+        buys: list[CryptoOrder] = []
+        sells: list[CryptoOrder] = []
+        for o in open_orders:
+            (buys if o.side == BUY else sells).append(o)
         if len(buys) > 1:
             buys.sort(key=_buy_priority)
         if len(sells) > 1:
@@ -568,6 +586,7 @@ class CryptoMatcher:
         self.bid_top = buys[0].price if buys else None
         self.ask_top = sells[0].price if sells else None
         self.follows_levels = bool(open_orders) and open_orders[0]._mark is None
+        self._watched = None  # the watch is made again at the next follow
 
     # -- internals -----------------------------------------------------------------------------
 
@@ -590,6 +609,16 @@ class CryptoMatcher:
     def _take(self, order: CryptoOrder, opposite: Any, book: Any) -> None:
         """Cross the opposite side at placement as a taker."""
         limit = order.price if order.order_type == LIMIT else None
+        if limit is not None:
+            # a limit order that does not reach the opposite best takes nothing: one cheap read
+            # of the top instead of a walk
+            if not opposite:
+                return
+            if order.side == BUY:
+                if lowest_key(opposite) > limit:
+                    return
+            elif highest_key(opposite) < limit:
+                return
         # lazily from the best: the book is not changed while we walk it
         keys = iter(opposite) if order.side == BUY else reversed(opposite)
         for level_price in keys:
@@ -608,7 +637,7 @@ class CryptoMatcher:
         level = side.get(order.price)
         level = self.zero if level is None else num_of(level, self._num)
         resting = getattr(book, "orders", None)
-        if isinstance(resting, Mapping):
+        if resting is not None and isinstance(resting, Mapping):
             self._sync(resting)
             order._mark = self._arrivals
         order._level = level

@@ -55,23 +55,17 @@ class PaperMarket:
         return new
 
     def best_bid_price(self) -> Any:
-        """The best bid's price, None on an empty side: a cheap read (no Level built) for
-        strategies that look at the top on every update."""
-        bids = self.book.bids
-        # peekitem's end indexes are sortedcontainers' fast path (public API, no internals)
-        return bids.peekitem(-1)[0] if bids else None
+        """The best bid's price, None on an empty side."""
+        return self.book.best_prices()[0]
 
     def best_ask_price(self) -> Any:
-        """The best ask's price, None on an empty side (as cheap as :meth:`best_bid_price`)."""
-        asks = self.book.asks
-        return asks.peekitem(0)[0] if asks else None
+        """The best ask's price, None on an empty side."""
+        return self.book.best_prices()[1]
 
     def best_prices(self) -> tuple[Any, Any]:
-        """``(best bid price, best ask price)``, None for an empty side: both in one call, for
-        strategies that look at both on every update (one Python call fewer than two)."""
-        book = self.book
-        bids, asks = book.bids, book.asks
-        return (bids.peekitem(-1)[0] if bids else None, asks.peekitem(0)[0] if asks else None)
+        """``(best bid price, best ask price)``, None for an empty side: the book's own cheap
+        top read (:meth:`OrderBook.best_prices <marketstreams.OrderBook.best_prices>`)."""
+        return self.book.best_prices()  # type: ignore[no-any-return]
 
     @property
     def position(self) -> Position:

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from marketstreams import OrderBook
+from marketstreams import book as book_module
 
 
 def make_book() -> OrderBook:
@@ -144,3 +145,72 @@ def test_levels_equal_naive_reference(operations: list[tuple[str, str, int, Deci
         "asks": [[p, v] for p, v in sorted(reference["ask"].items())],
     }
     assert book.depth() == expected
+
+
+# -- the top reads: sortedcontainers' sublists and peekitem give the same answers -------------
+
+READS = [
+    (book_module._fast_best_prices, book_module._public_best_prices),
+    (book_module._fast_best_bid, book_module._public_best_bid),
+    (book_module._fast_best_ask, book_module._public_best_ask),
+    (book_module._fast_is_crossed, book_module._public_is_crossed),
+]
+
+
+def test_this_sortedcontainers_takes_the_fast_top_reads() -> None:
+    """The installed sortedcontainers keeps the layout the fast reads expect: OrderBook uses
+    them (a new layout would fall back to peekitem, and this test says so)."""
+    assert book_module.FAST_ENDS
+    assert OrderBook.best_prices is book_module._fast_best_prices
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["bid", "ask"]),
+            st.integers(min_value=0, max_value=6_000),  # price: thousands of levels, sublists
+            st.integers(min_value=0, max_value=3),  # volume (0 removes the level)
+        ),
+        min_size=1,
+        max_size=3_000,
+    )
+)
+def test_top_reads_agree_with_a_sorted_reference(ops: list[tuple[str, int, int]]) -> None:
+    book = OrderBook("test", "X")
+    # a deep starting book, so that the sides span several of sortedcontainers' sublists
+    reference: dict[str, dict[int, int]] = {"bid": {}, "ask": {}}
+    for price in range(0, 6_000, 2):
+        book.set_level("bid", price, 1)
+        book.set_level("ask", price + 1, 1)
+        reference["bid"][price] = reference["ask"][price + 1] = 1
+    for i, (side, price, volume) in enumerate(ops):
+        book.set_level(side, price, volume)  # type: ignore[arg-type]
+        if volume > 0:
+            reference[side][price] = volume
+        else:
+            reference[side].pop(price, None)
+        if i % 97 and i != len(ops) - 1:
+            continue
+        bid = max(reference["bid"], default=None)
+        ask = min(reference["ask"], default=None)
+        expected = [
+            (bid, ask),
+            None if bid is None else (bid, reference["bid"][bid]),
+            None if ask is None else (ask, reference["ask"][ask]),
+            bid is not None and ask is not None and bid >= ask,
+        ]
+        for (fast, public), want in zip(READS, expected, strict=True):
+            assert fast(book) == want
+            assert public(book) == want
+
+
+def test_top_reads_on_emptied_sides() -> None:
+    book = OrderBook("test", "X")
+    for price in range(3_000):
+        book.set_level("bid", price, 1)
+    for price in range(3_000):
+        book.set_level("bid", price, 0)
+    for fast, public in READS:
+        assert fast(book) == public(book)
+    assert book.best_prices() == (None, None) and not book.is_crossed

@@ -6,6 +6,8 @@ from decimal import Decimal as D
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from marketstreams.book import OrderBook
 from marketstreams.models import Trade
@@ -424,3 +426,101 @@ def test_luno_trades_away_from_our_prices_fill_nothing() -> None:
     book.orders["E"] = ["bid", D(99), D(3)]
     book.add_volume("bid", D(99), D(3))
     assert m.update(book, [luno_trade(book, "E", "1")]) == [o] and o.filled == D(1)
+
+
+# -- following levels: the watch gives what looking at every open order gives ------------------
+
+
+class FollowsEveryOrder(CryptoMatcher):
+    """The plain rule as a reference: every open order looked at on every update, followed when
+    its level moved or it holds a pending cut or trade credit."""
+
+    def follow_levels(self, book: Any) -> None:
+        for order in self.open:
+            side = book.bids if order.side == "buy" else book.asks
+            size = float(side.get(order.price, 0.0))
+            if size != order._level or order._pending_cut or order._credit:
+                self._follow_level(order, size)
+
+
+PRICES = [98.0, 99.0, 100.0, 101.0, 102.0, 103.0]
+bitmex_events = st.lists(
+    st.one_of(
+        st.tuples(
+            st.just("level"),
+            st.sampled_from(["bid", "ask"]),
+            st.sampled_from(PRICES),
+            st.integers(0, 40),
+        ),
+        st.tuples(
+            st.just("trade"),
+            st.sampled_from(["buy", "sell"]),
+            st.sampled_from(PRICES),
+            st.integers(1, 30),
+        ),
+        st.tuples(
+            st.just("place"),
+            st.sampled_from(["buy", "sell"]),
+            st.sampled_from(PRICES),
+            st.integers(1, 20),
+        ),
+        st.tuples(st.just("cancel"), st.just(""), st.just(0.0), st.integers(0, 5)),
+        st.tuples(st.just("copy"), st.just(""), st.just(0.0), st.just(0)),
+    ),
+    max_size=120,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(bitmex_events)
+def test_bitmex_watched_levels_follow_as_every_order_does(
+    events: list[tuple[str, str, float, int]],
+) -> None:
+    """Random level changes, trades, placements, cancels and books with new sides (a copy):
+    the matcher, which looks only at the levels it watches and its orders with a pending cut or
+    credit, gives the same queues, fills and statuses as the reference after every step."""
+    book = level_book({100.0: 10.0, 99.0: 20.0, 98.0: 5.0}, {101.0: 10.0, 102.0: 20.0})
+    fast = CryptoMatcher("bitmex", "XBTUSDT", Fees(0, 0))
+    slow = FollowsEveryOrder("bitmex", "XBTUSDT", Fees(0, 0))
+    for kind, side, price, n in events:
+        if kind == "level":
+            book.set_level(side, price, float(n))  # type: ignore[arg-type]
+            trades: list[Trade] = []
+        elif kind == "trade":
+            trades = [bitmex_trade(side, price, float(n))]
+        elif kind == "place":
+            for m in (fast, slow):
+                m.place("s", book, side, float(n), price)
+            continue
+        elif kind == "cancel":
+            for m in (fast, slow):
+                if m.open:
+                    m.cancel(m.open[n % len(m.open)])
+            continue
+        else:
+            book = book.copy()  # the same levels in new SortedDicts
+            trades = []
+        assert [o.order_id for o in fast.update(book, trades)] == [
+            o.order_id for o in slow.update(book, trades)
+        ]
+        for a, b in zip(fast.orders, slow.orders, strict=True):
+            assert (a.status, a.filled, a.queue_ahead, a.fills) == (
+                b.status,
+                b.filled,
+                b.queue_ahead,
+                b.fills,
+            ), (kind, side, price, n)
+
+
+def test_bitmex_a_copied_book_is_followed_through_its_own_sides() -> None:
+    """A book whose sides are new SortedDicts (a copy; a snapshot that brings new ones): the
+    order's level is read there, not from the sides it was placed on."""
+    book = level_book({100.0: 10.0, 99.0: 20.0}, {101.0: 10.0})
+    m = CryptoMatcher("bitmex", "XBTUSDT", Fees(0, 0))
+    o = m.place("s", book, "buy", 5, 100.0)
+    m.update(book, [])
+    book = book.copy()
+    m.update(book, [])
+    book.set_level("bid", 100.0, 4.0)  # 6 of the 10 ahead cancelled
+    m.update(book, [])
+    assert o.queue_ahead == pytest.approx(4.0)

@@ -31,15 +31,12 @@ UnknownRow = tuple[str, str, str, Any]
 class L2Book:
     """One symbol of an ``orderBookL2`` / ``orderBookL2_25`` table."""
 
-    __slots__ = ("ask_ids", "ask_prices", "asks", "bid_ids", "bid_prices", "bids", "book", "ready")
+    __slots__ = ("ask_ids", "asks", "bid_ids", "bids", "book", "ready")
 
     def __init__(self, book: OrderBook) -> None:
         self.book = book
         self.bids: SortedDict = book.bids
         self.asks: SortedDict = book.asks
-        # Live sorted views of the prices: [-1] / [0] read the best bid / ask cheaply.
-        self.bid_prices = self.bids.keys()
-        self.ask_prices = self.asks.keys()
         self.bid_ids: dict[Any, Any] = {}  # id -> price
         self.ask_ids: dict[Any, Any] = {}
         self.ready = False  # a partial arrived since the last reset
@@ -56,8 +53,6 @@ class L2Book:
         # The book may have been given fresh SortedDicts (e.g. by a copy); follow it.
         self.bids = book.bids
         self.asks = book.asks
-        self.bid_prices = self.bids.keys()
-        self.ask_prices = self.asks.keys()
         self.bids.clear()
         self.asks.clear()
         # Bulk update sorts once: much faster than one insertion per level.

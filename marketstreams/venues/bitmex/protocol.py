@@ -442,8 +442,7 @@ class BitmexProtocol:
             book.received = received
             if check:
                 table.repriced = False
-                # Best bid >= best ask, from the sorted price views (no item lookup).
-                if state.bids and state.asks and state.bid_prices[-1] >= state.ask_prices[0]:
+                if book.is_crossed:
                     self._crossed(book)
             events.append(Update(book, [], False))
         return events

@@ -295,7 +295,7 @@ class LunoProtocol:
             book.status = status.get("status", book.status)
         book.sequence = sequence
         book.timestamp = timestamp
-        if book.bids and book.asks and book.bids.peekitem(-1)[0] >= book.asks.peekitem(0)[0]:
+        if book.is_crossed:
             book.crossed_updates += 1
             logger.warning("%s: book crossed after sequence %d", pair, sequence)
         return Updated(sequence, trades)
