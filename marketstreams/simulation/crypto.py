@@ -322,7 +322,8 @@ class CryptoMatcher:
         # open order, made for the SortedDicts in _watched (made again when a book brings other
         # ones: a copy, a new snapshot's)
         self._watch: list[tuple[Any, Any, CryptoOrder]] = []
-        self._watched: tuple[Any, Any] | None = None
+        self._watched_bids: Any = None
+        self._watched_asks: Any = None
         self.positions: dict[str, Position] = {}
         self._ids = iter(ids) if ids is not None else count(1)
         self._seq = count(1)
@@ -557,18 +558,19 @@ class CryptoMatcher:
         level moved needs work: at an unchanged level the rule changes nothing (a pending cut
         stays pending, and trades at our price only ever lower ``queue_ahead``, which the last
         follow left at or under the level)."""
-        bids, asks = book.bids, book.asks
-        watched = self._watched
-        if watched is None or watched[0] is not bids or watched[1] is not asks:
-            self._watched = (bids, asks)
-            self._watch = [(bids if o.side == BUY else asks, o.price, o) for o in self.open]
+        if book.bids is not self._watched_bids or book.asks is not self._watched_asks:
+            self._rewatch(book)
         zero = self.zero
-        typ = self._type
         for side, price, order in self._watch:
-            # compared as the book has it (BitMEX's sizes are ints): converted only when needed
+            # compared as the book has it (BitMEX's sizes are ints): converted only when moved
             size = side.get(price, zero)
             if size != order._level:
-                self._follow_level(order, size if type(size) is typ else self._num(size))
+                self._follow_level(order, size if type(size) is self._type else self._num(size))
+
+    def _rewatch(self, book: Any) -> None:
+        """The watch for ``book``'s sides: (side, price, order) of each open order."""
+        bids, asks = self._watched_bids, self._watched_asks = book.bids, book.asks
+        self._watch = [(bids if o.side == BUY else asks, o.price, o) for o in self.open]
 
     def _opened(self) -> None:
         """``open`` changed: the best open prices, the queue kind and the level watch again."""
@@ -586,7 +588,7 @@ class CryptoMatcher:
         self.bid_top = buys[0].price if buys else None
         self.ask_top = sells[0].price if sells else None
         self.follows_levels = bool(open_orders) and open_orders[0]._mark is None
-        self._watched = None  # the watch is made again at the next follow
+        self._watched_bids = None  # the watch is made again at the next follow
 
     # -- internals -----------------------------------------------------------------------------
 

@@ -89,6 +89,7 @@ class CryptoPaper:
         self.fees = dict(fees or {})
         self.matchers: dict[tuple[str, str], CryptoMatcher] = {}
         self.views: dict[tuple[str, str], list[PaperMarket]] = {}
+        self._handlers: dict[tuple[str, str], _CryptoMarket] = {}
         self.errors = 0
         self.invalid = 0  # updates of an invalid book: not matched, no strategy called
         self.waiting = 0  # those of them in a market with orders
@@ -105,13 +106,14 @@ class CryptoPaper:
     def market(self, book: Any) -> _CryptoMarket:
         """The handler of ``book``'s market (made on first use)."""
         key = (book.venue, book.market)
-        matcher = self.matchers.get(key)
-        if matcher is None:
+        handler = self._handlers.get(key)
+        if handler is None:
             matcher = self.matchers[key] = CryptoMatcher(
                 book.venue, book.market, self.fees.get(book.venue), ids=self._seq
             )
             self.views[key] = [PaperMarket(matcher, s.name, book) for s in self.strategies]
-        return _CryptoMarket(self, matcher, self.views[key])
+            handler = self._handlers[key] = _CryptoMarket(self, matcher, self.views[key])
+        return handler
 
     def __call__(self, book: Any, trades: Any) -> None:
         self.market(book).update(book, trades)

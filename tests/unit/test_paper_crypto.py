@@ -524,3 +524,24 @@ def test_bitmex_a_copied_book_is_followed_through_its_own_sides() -> None:
     book.set_level("bid", 100.0, 4.0)  # 6 of the 10 ahead cancelled
     m.update(book, [])
     assert o.queue_ahead == pytest.approx(4.0)
+
+
+def test_crypto_paper_keeps_one_handler_per_market() -> None:
+    """CryptoPaper called directly, update after update: one handler and one matcher for the
+    market, so an order placed on one update is matched on the next."""
+    from marketstreams.simulation import PaperMarket, Strategy
+    from marketstreams.simulation.cryptomarket import CryptoPaper
+
+    class Once(Strategy):
+        def on_market_book(self, market: PaperMarket, book: Any) -> None:  # type: ignore[override]
+            if not market.orders:
+                market.place_order("buy", 100.0, 5)
+
+    book = level_book({100.0: 10.0}, {101.0: 10.0})
+    paper = CryptoPaper([Once()], {"bitmex": Fees(0, 0)})
+    assert paper.market(book) is paper.market(book)
+    paper(book, [])
+    paper(book, [bitmex_trade("sell", 99.0, 5)])  # through our bid: fills us whole
+    (order,) = paper.orders()
+    assert order.status == "filled" and order.filled == 5
+    assert len(paper.matchers) == 1
