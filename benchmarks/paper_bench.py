@@ -24,7 +24,10 @@ and without one paper strategy on the Luno and BitMEX mocks' streams, in the sam
    the connection and the snapshot) to the end, CPU time of the client process only.
 5. With ``--detail``, two more playback modes show where the quoting strategy's cost goes: a
    second plain hook that does nothing (the Updater's cost of any hook), and ``PaperTrading``
-   with a strategy that only reads both best prices on every update (``best_prices()``).
+   with a strategy that only reads both best prices on every update (``best_prices()``). The
+   rest of the quoting strategy's cost is then given per order it placed (its matching, fills,
+   the successor's placement and the callbacks): overhead at another order rate is about
+   (reads + orders per update x cost per order) / alone.
 
 Usage (from the repository root)::
 
@@ -308,6 +311,13 @@ def figures(cost: dict[str, float], n: int, runs: int, orders: int) -> dict[str,
             for mode in DETAIL
             if mode in cost
         },
+        # --detail's cost model: what the quoting strategy adds beyond reading the top, per
+        # order it places (each order's matching, fills, successor placement, callbacks)
+        **(
+            {"us_per_order": round((cost["quoting"] - cost["reads"]) * 1e6 * n / orders, 1)}
+            if "reads" in cost and orders
+            else {}
+        ),
     }
 
 
@@ -325,6 +335,7 @@ def line(label: str, f: dict[str, Any]) -> str:
             for mode in DETAIL
             if f"us_added_{mode}" in f
         )
+        + (f"; {f['us_per_order']:.1f} us per order" if "us_per_order" in f else "")
     )
 
 
