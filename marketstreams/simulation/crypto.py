@@ -286,6 +286,10 @@ class CryptoMatcher:
       there.
     """
 
+    #: Luno: how many order ids no longer resting the matcher keeps, beyond twice the resting
+    #: ones, before it forgets them (see _sync)
+    keep_gone = 1024
+
     def __init__(
         self,
         venue: str,
@@ -494,6 +498,12 @@ class CryptoMatcher:
                 arrival[oid] = n
             self._arrivals = n
             known.update(fresh)
+        if len(known) > 2 * len(resting) + self.keep_gone:
+            # ids no longer resting can be a trade's maker no more (a live session sees
+            # millions): forgotten once they outnumber the resting ones, so the cost of each
+            # id, kept and then forgotten, stays constant
+            known.intersection_update(resting)
+            self._arrival = {oid: n for oid, n in self._arrival.items() if oid in resting}
 
     def mark(self, book: Any) -> Any:
         """The mid price (or the last trade's price when a side is empty)."""

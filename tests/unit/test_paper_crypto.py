@@ -545,3 +545,62 @@ def test_crypto_paper_keeps_one_handler_per_market() -> None:
     (order,) = paper.orders()
     assert order.status == "filled" and order.filled == 5
     assert len(paper.matchers) == 1
+
+
+class KeepsEveryId(CryptoMatcher):
+    keep_gone = 10**12  # the reference: never forgets an order id
+
+
+def test_luno_forgets_gone_order_ids_and_fills_the_same() -> None:
+    """A long Luno session: 20,000 orders come and go away from the top (the churn that makes
+    ids pile up), while orders at the top prices arrive and trade slowly, in time priority, and
+    paper orders rest there across many of the matcher's clean-ups. The matcher forgets ids no
+    longer resting, so what it keeps stays near the resting count, and every fill and queue is
+    what a matcher that keeps every id gives."""
+    import random
+
+    rng = random.Random(7)
+    book = luno_book([("t0", "bid", "100", "1"), ("t1", "ask", "101", "1")])
+    fast = CryptoMatcher("luno", "XBTZAR", Fees(0, 0))
+    slow = KeepsEveryId("luno", "XBTZAR", Fees(0, 0))
+    churn: list[str] = []
+    top = {"bid": ["t0"], "ask": ["t1"]}
+    most_known = 0
+    for i in range(20_000):
+        # churn away from the top: one order in, the oldest out when there are 30
+        oid = f"c{i}"
+        side = rng.choice(["bid", "ask"])
+        price = D(90) if side == "bid" else D(110)
+        book.orders[oid] = [side, price, D(1)]
+        book.add_volume(side, price, D(1))  # type: ignore[arg-type]
+        churn.append(oid)
+        if len(churn) > 30:
+            gone = book.orders.pop(churn.pop(0))
+            book.add_volume(gone[0], gone[1], -gone[2])
+        trades = []
+        roll = rng.random()
+        if roll < 0.03:  # an order joins the top of one side
+            side = rng.choice(["bid", "ask"])
+            oid = f"t{i}"
+            price = D(100) if side == "bid" else D(101)
+            book.orders[oid] = [side, price, D(1)]
+            book.add_volume(side, price, D(1))  # type: ignore[arg-type]
+            top[side].append(oid)
+        elif roll < 0.05:  # the oldest order at the top of one side trades
+            side = rng.choice(["bid", "ask"])
+            if top[side]:
+                trades.append(luno_trade(book, top[side].pop(0), "1"))
+        changed = [m.update(book, trades) for m in (fast, slow)]
+        assert [o.order_id for o in changed[0]] == [o.order_id for o in changed[1]]
+        if i % 150 == 0:  # a paper order joins a top queue
+            side = rng.choice(["buy", "sell"])
+            for m in (fast, slow):
+                m.place("s", book, side, "0.5", "100" if side == "buy" else "101")
+        most_known = max(most_known, len(fast._known))
+    for a, b in zip(fast.orders, slow.orders, strict=True):
+        assert (a.status, a.filled, a.fills) == (b.status, b.filled, b.fills)
+        if a.is_open:
+            assert fast.queue(a, book) == slow.queue(b, book)
+    assert sum(len(o.fills) for o in fast.orders) > 20  # the session did fill orders
+    assert most_known <= 2 * len(book.orders) + fast.keep_gone + 200  # not the 20,000 seen
+    assert len(slow._known) > 3_000  # (ids that came and went between two looks never count)
