@@ -19,7 +19,7 @@ from sortedcontainers import SortedDict
 
 from .models import BookKind
 
-__all__ = ["Level", "OrderBook", "Side"]
+__all__ = ["Level", "LevelWatch", "OrderBook", "Side"]
 
 Side = Literal["bid", "ask"]
 Level = tuple[Any, Any]
@@ -127,6 +127,27 @@ def _public_is_crossed(book: OrderBook) -> bool:
     return bool(bids and asks and bids.peekitem(-1)[0] >= asks.peekitem(0)[0])
 
 
+class LevelWatch:
+    """Prices one reader of a book watches (a paper matcher's resting orders), on a book whose
+    venue code reports changes at them: ``changes`` goes up on every change of a level at one of
+    ``prices`` (either side) and every time the book is made valid (a snapshot), so the reader
+    can pass over the updates that did not touch them. OrderBook's own changes (``set_level``,
+    ``add_volume``, ``clear``, ``mark_valid``) report themselves; venue code that writes into the
+    sides directly sets :attr:`OrderBook.level_watch` only when it reports every change it makes
+    (BitMEX's ``orderBookL2`` tables do). A copy of a book has none. ``owner`` is the reader that
+    set ``prices`` (one at a time)."""
+
+    __slots__ = ("changes", "owner", "prices")
+
+    def __init__(self) -> None:
+        self.prices: set[Any] = set()
+        self.changes = 0
+        self.owner: object = None
+
+    def __repr__(self) -> str:
+        return f"<LevelWatch prices={len(self.prices)} changes={self.changes}>"
+
+
 class OrderBook:
     """A price-level order book for one market of one venue.
 
@@ -142,6 +163,7 @@ class OrderBook:
         "crossed_updates",
         "invalid_reason",
         "is_valid",
+        "level_watch",
         "market",
         "received",
         "sequence",
@@ -167,6 +189,8 @@ class OrderBook:
         self.stale = False
         self.conflated = False
         self.crossed_updates = 0  # venue messages that left this book crossed
+        # set by venue code that reports changes at watched prices (see LevelWatch)
+        self.level_watch: LevelWatch | None = None
 
     # -- changes ------------------------------------------------------------------------------
 
@@ -184,6 +208,8 @@ class OrderBook:
             levels[price] = volume
         else:
             levels.pop(price, None)
+        if self.level_watch is not None and price in self.level_watch.prices:
+            self.level_watch.changes += 1
 
     def add_volume(self, side: Side, price: Any, delta: Any) -> Any:
         """Add ``delta`` (may be negative) to the level at ``price`` and return the new volume.
@@ -198,12 +224,16 @@ class OrderBook:
             levels[price] = volume
         else:
             levels.pop(price, None)
+        if self.level_watch is not None and price in self.level_watch.prices:
+            self.level_watch.changes += 1
         return volume
 
     def clear(self) -> None:
         """Remove every level (a snapshot follows)."""
         self.bids.clear()
         self.asks.clear()
+        if self.level_watch is not None:
+            self.level_watch.changes += 1
 
     def invalidate(self, reason: str) -> None:
         """Mark the book out of sync until the next snapshot."""
@@ -214,6 +244,8 @@ class OrderBook:
         """Mark the book in sync (after a snapshot was applied)."""
         self.is_valid = True
         self.invalid_reason = None
+        if self.level_watch is not None:  # a snapshot may have changed any level
+            self.level_watch.changes += 1
 
     # -- reads --------------------------------------------------------------------------------
 

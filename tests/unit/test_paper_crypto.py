@@ -5,13 +5,15 @@ from __future__ import annotations
 from decimal import Decimal as D
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from marketstreams.book import OrderBook
+from marketstreams.book import LevelWatch, OrderBook
 from marketstreams.models import Trade
 from marketstreams.simulation.crypto import CryptoMatcher, Fees, Position
+from marketstreams.venues.bitmex import BitmexProtocol
 from marketstreams.venues.luno.protocol import LunoBook
 
 
@@ -443,6 +445,24 @@ class FollowsEveryOrder(CryptoMatcher):
                 self._follow_level(order, size)
 
 
+def same_after_update(
+    fast: CryptoMatcher, slow: CryptoMatcher, book: Any, trades: list[Trade], step: Any
+) -> None:
+    """Both matchers take the update; the same orders change, and every order's status, fill,
+    queue, fills and last-seen level are the same (a change a watch missed shows at once)."""
+    assert [o.order_id for o in fast.update(book, trades)] == [
+        o.order_id for o in slow.update(book, trades)
+    ]
+    for a, b in zip(fast.orders, slow.orders, strict=True):
+        assert (a.status, a.filled, a.queue_ahead, a.fills, a._level) == (
+            b.status,
+            b.filled,
+            b.queue_ahead,
+            b.fills,
+            b._level,
+        ), step
+
+
 PRICES = [98.0, 99.0, 100.0, 101.0, 102.0, 103.0]
 bitmex_events = st.lists(
     st.one_of(
@@ -472,14 +492,19 @@ bitmex_events = st.lists(
 
 
 @settings(max_examples=300, deadline=None)
-@given(bitmex_events)
+@given(bitmex_events, st.booleans())
 def test_bitmex_watched_levels_follow_as_every_order_does(
-    events: list[tuple[str, str, float, int]],
+    events: list[tuple[str, str, float, int]], reports: bool
 ) -> None:
     """Random level changes, trades, placements, cancels and books with new sides (a copy):
     the matcher, which looks only at the levels it watches and its orders with a pending cut or
-    credit, gives the same queues, fills and statuses as the reference after every step."""
+    credit, gives the same queues, fills and statuses as the reference after every step. With
+    ``reports`` the book has a LevelWatch (its own set_level reports changes at watched
+    prices) and the matcher passes over the updates that changed none of them; a copy has
+    none."""
     book = level_book({100.0: 10.0, 99.0: 20.0, 98.0: 5.0}, {101.0: 10.0, 102.0: 20.0})
+    if reports:
+        book.level_watch = LevelWatch()
     fast = CryptoMatcher("bitmex", "XBTUSDT", Fees(0, 0))
     slow = FollowsEveryOrder("bitmex", "XBTUSDT", Fees(0, 0))
     for kind, side, price, n in events:
@@ -500,16 +525,155 @@ def test_bitmex_watched_levels_follow_as_every_order_does(
         else:
             book = book.copy()  # the same levels in new SortedDicts
             trades = []
-        assert [o.order_id for o in fast.update(book, trades)] == [
-            o.order_id for o in slow.update(book, trades)
-        ]
-        for a, b in zip(fast.orders, slow.orders, strict=True):
-            assert (a.status, a.filled, a.queue_ahead, a.fills) == (
-                b.status,
-                b.filled,
-                b.queue_ahead,
-                b.fills,
-            ), (kind, side, price, n)
+        same_after_update(fast, slow, book, trades, (kind, side, price, n))
+
+
+def l2_frame(action: str, rows: list[dict[str, Any]]) -> bytes:
+    return orjson.dumps({"table": "orderBookL2", "action": action, "data": rows})
+
+
+L2_PARTIAL = {"table": "orderBookL2", "action": "partial", "keys": ["symbol", "id", "side"]}
+# (kind, row id, side, price tick, size): table rows (insert / update / move: an update to
+# another price / delete / partial: a new snapshot), trades and paper orders (place / cancel)
+bitmex_table_events = st.lists(
+    st.tuples(
+        st.sampled_from(
+            [
+                *("insert", "insert", "update", "update", "update", "move", "delete", "partial"),
+                *("trade", "trade", "place", "place", "cancel"),
+            ]
+        ),
+        st.integers(0, 3),  # few ids and prices: rows meet the paper orders' levels often
+        st.sampled_from(["Buy", "Sell"]),
+        st.integers(1, 5),
+        st.integers(0, 40),
+    ),
+    max_size=120,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(bitmex_table_events)
+def test_bitmex_tables_report_every_change_at_watched_prices(
+    events: list[tuple[str, int, str, int, int]],
+) -> None:
+    """orderBookL2 rows through the real protocol (inserts, updates with and without a price,
+    moves to another price, deletes, new partials), trades and paper orders: the matcher passes
+    over the updates its book's LevelWatch says left its levels alone, and its queues, fills and
+    statuses stay those of the reference that looks at every order on every update."""
+    proto = BitmexProtocol(["orderBookL2:XBTUSDT"])
+    proto.receive(orjson.dumps({**L2_PARTIAL, "filter": {"symbol": "XBTUSDT"}, "data": []}))
+    book = proto.books["XBTUSDT"]
+    assert isinstance(book.level_watch, LevelWatch)
+    fast = CryptoMatcher("bitmex", "XBTUSDT", Fees(0, 0))
+    slow = FollowsEveryOrder("bitmex", "XBTUSDT", Fees(0, 0))
+    rows: dict[tuple[int, str], float] = {}  # (id, side) -> price, as the venue has them
+    for kind, rid, side, tick, size in events:
+        price = 97.0 + tick
+        key = (rid, side)
+        trades: list[Trade] = []
+        if kind == "place":
+            for m in (fast, slow):
+                m.place("s", book, "buy" if side == "Buy" else "sell", float(size + 1), price)
+            continue
+        if kind == "cancel":
+            for m in (fast, slow):
+                if m.open:
+                    m.cancel(m.open[rid % len(m.open)])
+            continue
+        if kind == "trade":
+            trades = [bitmex_trade("sell" if side == "Buy" else "buy", price, float(size + 1))]
+        elif kind == "partial":
+            snapshot = [
+                {"symbol": "XBTUSDT", "id": i, "side": sd, "price": p, "size": 5 + i}
+                for (i, sd), p in rows.items()
+            ]
+            proto.receive(orjson.dumps({**L2_PARTIAL, "data": snapshot}))
+        elif kind == "insert":
+            if key in rows or (price, side) in {(p, sd) for (_, sd), p in rows.items()}:
+                continue
+            rows[key] = price
+            proto.receive(
+                l2_frame("insert", [{**row(rid, side), "price": price, "size": size + 1}])
+            )
+        elif kind in ("update", "move"):
+            if key not in rows:
+                continue
+            if kind == "move":
+                if (price, side) in {(p, sd) for (_, sd), p in rows.items()}:
+                    continue
+                rows[key] = price
+            proto.receive(
+                l2_frame("update", [{**row(rid, side), "price": rows[key], "size": size}])
+            )
+            if size == 0:
+                del rows[key]
+        else:
+            if key not in rows:
+                continue
+            proto.receive(l2_frame("delete", [row(rid, side)]))
+            del rows[key]
+        same_after_update(fast, slow, book, trades, (kind, rid, side, price, size))
+
+
+def row(rid: int, side: str) -> dict[str, Any]:
+    return {"symbol": "XBTUSDT", "id": rid, "side": side}
+
+
+def test_bitmex_tables_count_changes_at_watched_prices_only() -> None:
+    """The LevelWatch of a book the protocol keeps: a change at another price leaves its count,
+    an update, a move away, a delete and a new partial at or from a watched price raise it."""
+    proto = BitmexProtocol(["orderBookL2:XBTUSDT"])
+    proto.receive(orjson.dumps({**L2_PARTIAL, "filter": {"symbol": "XBTUSDT"}, "data": []}))
+    book = proto.books["XBTUSDT"]
+    watch = book.level_watch
+    assert watch is not None
+    proto.receive(l2_frame("insert", [{**row(1, "Buy"), "price": 100.0, "size": 10}]))
+    proto.receive(l2_frame("insert", [{**row(2, "Buy"), "price": 99.0, "size": 10}]))
+    watch.prices.add(100.0)
+    n = watch.changes
+    proto.receive(l2_frame("update", [{**row(2, "Buy"), "size": 7}]))  # another price
+    assert watch.changes == n
+    proto.receive(l2_frame("update", [{**row(1, "Buy"), "size": 8}]))  # by id only
+    assert watch.changes == n + 1
+    proto.receive(l2_frame("update", [{**row(1, "Buy"), "price": 98.0, "size": 8}]))  # moved
+    assert watch.changes == n + 2 and 100.0 not in book.bids
+    proto.receive(l2_frame("insert", [{**row(3, "Buy"), "price": 100.0, "size": 4}]))
+    proto.receive(l2_frame("delete", [row(3, "Buy")]))
+    assert watch.changes == n + 4
+    proto.receive(orjson.dumps({**L2_PARTIAL, "data": []}))  # a new snapshot: anything moved
+    assert watch.changes == n + 5
+    copy = book.copy()
+    assert copy.level_watch is None  # nobody reports a copy's changes
+
+
+def test_bitmex_matcher_passes_over_updates_away_from_its_levels() -> None:
+    """On a protocol book the matcher looks at its levels only after a change the LevelWatch
+    reports; one LevelWatch has one owner, a second matcher follows every update."""
+    proto = BitmexProtocol(["orderBookL2:XBTUSDT"])
+    proto.receive(orjson.dumps({**L2_PARTIAL, "filter": {"symbol": "XBTUSDT"}, "data": []}))
+    book = proto.books["XBTUSDT"]
+    proto.receive(l2_frame("insert", [{**row(1, "Buy"), "price": 100.0, "size": 10}]))
+    proto.receive(l2_frame("insert", [{**row(2, "Buy"), "price": 99.0, "size": 10}]))
+    m = CryptoMatcher("bitmex", "XBTUSDT", Fees(0, 0))
+    other = CryptoMatcher("bitmex", "XBTUSDT", Fees(0, 0))
+    o = m.place("s", book, "buy", 5, 100.0)
+    other.place("t", book, "buy", 5, 99.0)
+    m.update(book, [])
+    other.update(book, [])
+    assert m._level_watch is book.level_watch and other._level_watch is None
+    assert book.level_watch is not None and book.level_watch.prices == {100.0}
+    followed: list[float] = []
+    original = m._follow_level
+    m._follow_level = lambda order, level: (followed.append(level), original(order, level))  # type: ignore[method-assign]
+    proto.receive(l2_frame("update", [{**row(2, "Buy"), "size": 3}]))
+    m.update(book, [])
+    assert followed == [] and m._watch_changes == book.level_watch.changes
+    proto.receive(l2_frame("update", [{**row(1, "Buy"), "size": 4}]))  # 6 of 10 ahead cancelled
+    m.update(book, [])
+    assert followed == [4.0] and o.queue_ahead == pytest.approx(4.0)
+    m.cancel(o)  # no open order: the watch is given up
+    assert book.level_watch.owner is None and not book.level_watch.prices
 
 
 def test_bitmex_a_copied_book_is_followed_through_its_own_sides() -> None:

@@ -17,7 +17,7 @@ from typing import Any
 
 from sortedcontainers import SortedDict
 
-from ...book import OrderBook
+from ...book import LevelWatch, OrderBook
 from .parse import timestamp_ms
 
 __all__ = ["Book10Table", "BookTable", "L2Book", "UnknownRow"]
@@ -31,10 +31,17 @@ UnknownRow = tuple[str, str, str, Any]
 class L2Book:
     """One symbol of an ``orderBookL2`` / ``orderBookL2_25`` table."""
 
-    __slots__ = ("ask_ids", "asks", "bid_ids", "bids", "book", "ready")
+    __slots__ = ("ask_ids", "asks", "bid_ids", "bids", "book", "ready", "watch", "watched")
 
     def __init__(self, book: OrderBook) -> None:
         self.book = book
+        # every level change goes through BookTable's *_one and replace: changes at the prices
+        # a reader watches are reported (OrderBook.level_watch); ``watched`` is its price set
+        watch = book.level_watch
+        if watch is None:
+            watch = book.level_watch = LevelWatch()
+        self.watch: LevelWatch = watch
+        self.watched: set[Any] = watch.prices
         self.bids: SortedDict = book.bids
         self.asks: SortedDict = book.asks
         self.bid_ids: dict[Any, Any] = {}  # id -> price
@@ -251,6 +258,9 @@ class BookTable:
                 _dict_set(levels, price, size)
             else:
                 levels[price] = size
+        watched = state.watched
+        if watched and (price in watched or old in watched):
+            state.watch.changes += 1
         return state
 
     def insert_one(self, row: dict[str, Any]) -> L2Book | None:
@@ -279,6 +289,9 @@ class BookTable:
             levels[price] = size
         else:
             levels.pop(price, None)
+        watched = state.watched
+        if watched and (price in watched or old in watched):
+            state.watch.changes += 1
         return state
 
     def delete_one(self, row: dict[str, Any]) -> L2Book | None:
@@ -303,6 +316,9 @@ class BookTable:
         if "price" not in row:
             row["price"] = old
         levels.pop(old, None)
+        watched = state.watched
+        if watched and old in watched:
+            state.watch.changes += 1
         return state
 
     def update(self, rows: list[dict[str, Any]]) -> list[L2Book]:
