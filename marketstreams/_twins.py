@@ -42,7 +42,11 @@ def twin(pure: ModuleType, name: str) -> tuple[ModuleType, bool]:
     except ImportError:
         return pure, False
     source = pure.__file__
-    if source is None or getattr(compiled, "SOURCE_DIGEST", None) != source_digest(source):
+    try:
+        digest = source_digest(source) if source is not None else None
+    except OSError:  # the source cannot be read (a zip import): its twin cannot be checked
+        digest = None
+    if digest is None or getattr(compiled, "SOURCE_DIGEST", None) != digest:
         logger.warning(
             "%s.%s was built from another version of %s: using the pure-Python module "
             "(reinstall marketstreams to rebuild it)",

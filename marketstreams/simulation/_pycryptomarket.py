@@ -9,7 +9,8 @@ from collections.abc import Callable, Mapping
 from itertools import count
 from typing import TYPE_CHECKING, Any
 
-from .crypto import LIMIT, CryptoMatcher, CryptoOrder, Fees, Position  # the twin in use
+# through the selector: the compiled matcher when it is built (crypto.py)
+from .crypto import LIMIT, CryptoMatcher, CryptoOrder, Fees, Position
 
 if TYPE_CHECKING:
     from .strategy import Strategy
@@ -42,9 +43,9 @@ class PaperMarket:
         self.venue: str = matcher.venue
         self.market_id: str = matcher.market
         self.book = book
-        #: ``best_prices()``: ``(best bid price, best ask price)``, None for an empty side: the
-        #: book's own cheap top read (:meth:`OrderBook.best_prices
-        #: <marketstreams.OrderBook.best_prices>`), called with no call of this view between
+        #: ``best_prices()``: ``(best bid price, best ask price)``, None for an empty side. It
+        #: is the book's own cheap top read (:meth:`OrderBook.best_prices
+        #: <marketstreams.OrderBook.best_prices>`), bound to the book: no call of the view first
         self.best_prices: Callable[[], tuple[Any, Any]] = book.best_prices
         self.orders: list[CryptoOrder] = []
         self.context: dict[str, Any] = {}

@@ -41,8 +41,10 @@ def test_crypto_twins_are_built_and_used() -> None:
     assert cryptomarket.COMPILED
     assert crypto.CryptoMatcher.__module__ == "marketstreams.simulation._ccrypto"
     assert cryptomarket.CryptoPaper.__module__ == "marketstreams.simulation._ccryptomarket"
-    # the compiled market code uses the compiled matcher
-    assert cryptomarket.CryptoPaper([]).market  # importable and callable
+    # the compiled market code makes compiled matchers
+    book = OrderBook("bitmex", "XBTUSD")
+    handler = cryptomarket.CryptoPaper([]).market(book)
+    assert type(handler.matcher) is crypto.CryptoMatcher
     assert crypto.__all__ == [*_pycrypto.__all__, "COMPILED"]
 
 
