@@ -34,16 +34,22 @@ def cython_twins() -> list[Extension]:
         digest = hashlib.sha256(source.read_bytes()).hexdigest()
         copy = ROOT / "build" / "twins" / folder / f"{name}.py"
         copy.parent.mkdir(parents=True, exist_ok=True)
-        text = source.read_text(encoding="utf-8")
+        # annotation_typing off: the annotations are for mypy; Cython would otherwise enforce
+        # them (a str subclass as a side would raise where the pure module takes it). As a
+        # directive line of the copy, so that changing it rebuilds the twin.
+        text = "# cython: annotation_typing=False\n" + source.read_text(encoding="utf-8")
         text += f"\n\nSOURCE_DIGEST = {digest!r}  # added by setup.py: the source compiled\n"
         if not copy.exists() or copy.read_text(encoding="utf-8") != text:
             copy.write_text(text, encoding="utf-8")
-        # the twin's declarations (its classes as extension types), next to the copy
+        # the twin's declarations (its classes as extension types), next to the copy; a copy
+        # whose declarations are gone goes too
         declarations = ROOT / folder / f"{name}.pxd"
+        pxd = copy.with_suffix(".pxd")
         if declarations.exists():
-            pxd = copy.with_suffix(".pxd")
             if not pxd.exists() or pxd.read_bytes() != declarations.read_bytes():
                 pxd.write_bytes(declarations.read_bytes())
+        else:
+            pxd.unlink(missing_ok=True)
         module = f"{folder.replace('/', '.')}.{name}"
         out.append(
             Extension(
@@ -53,7 +59,11 @@ def cython_twins() -> list[Extension]:
                 optional=True,
             )
         )
-    return list(cythonize(out, language_level=3, quiet=True))
+    try:
+        return list(cythonize(out, language_level=3, quiet=True))
+    except Exception as exc:  # a Cython that cannot compile them: the pure modules are used
+        print(f"marketstreams: the Cython twins are not built ({exc}); pure Python is used")
+        return []
 
 
 setup(

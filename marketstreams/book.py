@@ -11,7 +11,7 @@ BitMEX's contract sizes (replace-only, so no arithmetic drift is possible).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -134,15 +134,16 @@ class LevelWatch:
     can pass over the updates that did not touch them. OrderBook's own changes (``set_level``,
     ``add_volume``, ``clear``, ``mark_valid``) report themselves; venue code that writes into the
     sides directly sets :attr:`OrderBook.level_watch` only when it reports every change it makes
-    (BitMEX's ``orderBookL2`` tables do). A copy of a book has none. ``owner`` is the reader that
-    set ``prices`` (one at a time)."""
+    (BitMEX's ``orderBookL2`` tables do). A copy of a book has none. ``owner`` is a weak
+    reference to the reader that set ``prices`` (one at a time; a reader that is gone leaves the
+    watch to the next one)."""
 
     __slots__ = ("changes", "owner", "prices")
 
     def __init__(self) -> None:
         self.prices: set[Any] = set()
         self.changes = 0
-        self.owner: object = None
+        self.owner: Callable[[], object] | None = None
 
     def __repr__(self) -> str:
         return f"<LevelWatch prices={len(self.prices)} changes={self.changes}>"

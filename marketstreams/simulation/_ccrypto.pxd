@@ -11,6 +11,7 @@ cdef class CryptoOrder:
 
 cdef class CryptoMatcher:
     cdef dict __dict__  # subclasses and tests may still add attributes
+    cdef object __weakref__  # a book's LevelWatch refers to its owner weakly
     cdef public object venue, market, fees, exact, inverse, _num, _type, zero, _maker, _taker
     cdef public object orders, open, bid_top, ask_top, follows_levels, _buys, _sells, _watch
     cdef public object _watched_bids, _watched_asks, _level_watch, _watch_book, _watch_changes

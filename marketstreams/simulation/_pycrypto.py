@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -610,17 +611,20 @@ class CryptoMatcher:
         matcher owns it (this matcher then follows every update)."""
         self._unwatch()
         watch = getattr(book, "level_watch", None)
-        if isinstance(watch, LevelWatch) and (watch.owner is None or watch.owner is self):
-            watch.owner = self
-            self._level_watch = watch
-            self._watch_book = book
-            return watch
-        return None
+        if not isinstance(watch, LevelWatch):
+            return None
+        owner = watch.owner() if watch.owner is not None else None
+        if owner is not None and owner is not self:
+            return None
+        watch.owner = weakref.ref(self)  # a matcher that is gone leaves it to the next
+        self._level_watch = watch
+        self._watch_book = book
+        return watch
 
     def _unwatch(self) -> None:
         """Give up the LevelWatch this matcher owns (no open order, or another book)."""
         watch = self._level_watch
-        if watch is not None and watch.owner is self:
+        if watch is not None and watch.owner is not None and watch.owner() is self:
             watch.prices.clear()
             watch.owner = None
         self._level_watch = self._watch_book = None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
 from decimal import Decimal as D
 from typing import Any
 
@@ -674,6 +676,27 @@ def test_bitmex_matcher_passes_over_updates_away_from_its_levels() -> None:
     assert followed == [4.0] and o.queue_ahead == pytest.approx(4.0)
     m.cancel(o)  # no open order: the watch is given up
     assert book.level_watch.owner is None and not book.level_watch.prices
+
+
+def test_bitmex_a_matcher_that_is_gone_leaves_the_watch_to_the_next() -> None:
+    """A session that ends with orders resting (its matcher dropped) does not keep the book's
+    LevelWatch, nor the matcher alive through it: the next matcher on the live book owns it."""
+    proto = BitmexProtocol(["orderBookL2:XBTUSDT"])
+    proto.receive(orjson.dumps({**L2_PARTIAL, "filter": {"symbol": "XBTUSDT"}, "data": []}))
+    book = proto.books["XBTUSDT"]
+    proto.receive(l2_frame("insert", [{**row(1, "Buy"), "price": 100.0, "size": 10}]))
+    old = CryptoMatcher("bitmex", "XBTUSDT", Fees(0, 0))
+    old.place("s", book, "buy", 5, 100.0)
+    old.update(book, [])
+    assert book.level_watch is not None and book.level_watch.owner is not None
+    gone = weakref.ref(old)
+    del old
+    gc.collect()
+    assert gone() is None
+    new = CryptoMatcher("bitmex", "XBTUSDT", Fees(0, 0))
+    new.place("t", book, "buy", 5, 100.0)
+    new.update(book, [])
+    assert new._level_watch is book.level_watch and book.level_watch.owner() is new
 
 
 def test_bitmex_a_copied_book_is_followed_through_its_own_sides() -> None:

@@ -7,6 +7,7 @@ import importlib
 import logging
 import sys
 from decimal import Decimal as D
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -148,8 +149,8 @@ def test_bitmex_twin_matches_the_pure_matcher(
     book.timestamp = 1000
     if reports:
         book.level_watch = LevelWatch()
+    twin = _ccrypto.CryptoMatcher("bitmex", "XBTUSD")  # first: it owns the watch
     pure = _pycrypto.CryptoMatcher("bitmex", "XBTUSD")
-    twin = _ccrypto.CryptoMatcher("bitmex", "XBTUSD")
     for kind, side, price, n in steps:
         trades: list[Trade] = []
         if kind == "level":
@@ -160,19 +161,24 @@ def test_bitmex_twin_matches_the_pure_matcher(
         elif kind in ("place", "market"):
             order_side = "buy" if side == "bid" else "sell"
             order_type = "limit" if kind == "place" else "market"
-            for m in (pure, twin):
+            for m in (twin, pure):
                 m.place("s", book, order_side, n + 1, price, order_type)
         elif kind == "cancel":
-            for m in (pure, twin):
+            for m in (twin, pure):
                 if m.open:
                     m.cancel(m.open[n % len(m.open)])
         else:
             book = book.copy()
         if kind not in ("place", "market", "cancel"):
-            assert [o.order_id for o in pure.update(book, trades)] == [
-                o.order_id for o in twin.update(book, trades)
+            assert [o.order_id for o in twin.update(book, trades)] == [
+                o.order_id for o in pure.update(book, trades)
             ]
         assert state(pure) == state(twin)
+    twin.update(book, [])
+    pure.update(book, [])
+    assert state(pure) == state(twin)
+    if twin.open and book.level_watch is not None:
+        assert twin._level_watch is book.level_watch  # the twin's fast path was the one run
 
 
 @needs_twin
@@ -235,3 +241,28 @@ def test_luno_twin_matches_the_pure_matcher(steps: list[tuple[str, str, int, int
         assert state(pure) == state(twin)
         for a, b in zip(pure.open, twin.open, strict=True):
             assert pure.queue(a, book) == twin.queue(b, book)
+
+
+class Side(StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+
+
+@needs_twin
+def test_twin_takes_the_arguments_the_pure_module_takes() -> None:
+    """The annotations are for mypy: the twin does not enforce them. A str subclass as a side
+    (an enum, numpy's str), a tuple of strategies and a truthy int flag work in both."""
+    import numpy as np
+
+    for module in (_pycrypto, _ccrypto):
+        book = OrderBook("bitmex", "XBTUSD")
+        book.bids.update({100.0: 10.0})
+        book.asks.update({101.0: 10.0})
+        book.mark_valid()
+        m = module.CryptoMatcher("bitmex", "XBTUSD", exact=0)
+        a = m.place("s", book, Side.BUY, 1, 99.0)
+        b = m.place("s", book, np.str_("sell"), 1, 102.0, np.str_("limit"))
+        assert (a.status, b.status) == ("open", "open"), module.__name__
+        assert m.position("s").quantity == 0
+    for market in (_pycryptomarket, cryptomarket):
+        assert market.CryptoPaper(()).strategies == ()
