@@ -16,7 +16,7 @@ import os
 from types import ModuleType
 from typing import Any
 
-__all__ = ["export", "pure_python_forced", "source_digest", "twin"]
+__all__ = ["export", "pure_python_forced", "rebuild", "source_digest", "twin"]
 
 logger = logging.getLogger("marketstreams")
 
@@ -65,3 +65,15 @@ def export(namespace: dict[str, Any], pure: ModuleType, name: str) -> tuple[list
     names: list[str] = list(module.__all__)
     namespace.update({n: getattr(module, n) for n in names})
     return names, compiled
+
+
+def rebuild(module: str, name: str, state: dict[str, Any]) -> Any:
+    """Unpickle an object as class ``name`` of selector module ``module`` in the loading
+    process, the twin's or the pure one, whichever that process uses: a pickle made with the
+    compiled matcher loads where it is not built, and the other way round. Set as the
+    ``__reduce__`` of the twins' extension types (this module is never compiled)."""
+    cls = getattr(importlib.import_module(module), name)
+    obj = cls.__new__(cls)
+    for key, value in state.items():
+        setattr(obj, key, value)
+    return obj

@@ -16,6 +16,7 @@ from itertools import compress, count
 from operator import itemgetter
 from typing import Any
 
+from .._twins import rebuild
 from ..book import LevelWatch, highest_key, lowest_key
 
 __all__ = [
@@ -69,6 +70,34 @@ class Fill:
     at: int | None
 
 
+_ORDER_FIELDS = (
+    "_credit",
+    "_level",
+    "_mark",
+    "_pending_cut",
+    "_pending_cut_reduction",
+    "average_price",
+    "fees",
+    "filled",
+    "fills",
+    "market",
+    "notes",
+    "order_id",
+    "order_type",
+    "placed_at",
+    "price",
+    "queue_ahead",
+    "reason",
+    "seq",
+    "side",
+    "size",
+    "status",
+    "strategy",
+    "venue",
+)
+SELECTOR = "marketstreams.simulation.crypto"  # the module users import these classes from
+
+
 class CryptoOrder:
     """A paper order on a crypto book. ``side`` "buy"/"sell", ``order_type`` "limit"/"market";
     ``status`` "open" (resting, maybe partly filled), "filled", "cancelled" (what was left was
@@ -77,31 +106,7 @@ class CryptoOrder:
     ``queue_ahead`` is the volume estimated ahead of it at its price (see
     :class:`CryptoMatcher`)."""
 
-    __slots__ = (
-        "_credit",
-        "_level",
-        "_mark",
-        "_pending_cut",
-        "_pending_cut_reduction",
-        "average_price",
-        "fees",
-        "filled",
-        "fills",
-        "market",
-        "notes",
-        "order_id",
-        "order_type",
-        "placed_at",
-        "price",
-        "queue_ahead",
-        "reason",
-        "seq",
-        "side",
-        "size",
-        "status",
-        "strategy",
-        "venue",
-    )
+    __slots__ = _ORDER_FIELDS
 
     def __init__(
         self,
@@ -176,6 +181,10 @@ class CryptoOrder:
             f"filled={self.filled} {self.status}>"
         )
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # unpickled as the loading process's CryptoOrder, compiled or pure (_twins.rebuild)
+        return rebuild, (SELECTOR, "CryptoOrder", {k: getattr(self, k) for k in _ORDER_FIELDS})
+
 
 def _out(value: Any) -> Any:
     return float(value) if isinstance(value, Decimal) else value
@@ -248,6 +257,11 @@ class Position:
 
 
 _NO_CHANGES: list[CryptoOrder] = []  # returned, never changed
+
+# Pickles of these name the module users import them from, so that they load as the class the
+# loading process uses, compiled or pure (marketstreams/_twins.py)
+for _cls in (Fees, Fill, Position):
+    _cls.__module__ = SELECTOR
 
 
 class CryptoMatcher:

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
+import pickle
+import subprocess
 import sys
 from decimal import Decimal as D
 from enum import StrEnum
@@ -266,3 +269,42 @@ def test_twin_takes_the_arguments_the_pure_module_takes() -> None:
         assert m.position("s").quantity == 0
     for market in (_pycryptomarket, cryptomarket):
         assert market.CryptoPaper(()).strategies == ()
+
+
+def test_pickles_load_as_the_loading_process_class() -> None:
+    """Orders, fills, fees and positions pickle by the selector module: a pickle made with the
+    compiled matcher loads in a process on the pure one (and the other way round) as that
+    process's classes, equal field by field (results cross processes in parallel runs)."""
+    book = OrderBook("bitmex", "XBTUSD")
+    book.bids.update({100.0: 10.0})
+    book.asks.update({101.0: 10.0})
+    book.mark_valid()
+    m = crypto.CryptoMatcher("bitmex", "XBTUSD")
+    taken = m.place("s", book, "buy", 5, 101.0)  # filled at once: a fill and a position
+    resting = m.place("s", book, "sell", 2, 103.0)
+    data = pickle.dumps([taken, resting, crypto.Fees(0.1, 0.2), m.position("s")])
+    assert b"_ccrypto" not in data and b"_pycrypto" not in data
+    other = dict(os.environ)
+    if _twins.pure_python_forced():
+        other.pop("MARKETSTREAMS_PURE_PYTHON")
+    else:
+        other["MARKETSTREAMS_PURE_PYTHON"] = "1"
+    script = (
+        "import pickle, sys\n"
+        "from marketstreams.simulation import crypto\n"
+        "taken, resting, fees, pos = pickle.loads(sys.stdin.buffer.read())\n"
+        "assert isinstance(taken, crypto.CryptoOrder) and isinstance(resting, crypto.CryptoOrder)\n"
+        "assert type(fees) is crypto.Fees and type(pos) is crypto.Position\n"
+        "print(crypto.COMPILED, taken.status, taken.filled, taken.fills[0].price, resting.status,"
+        " resting.queue_ahead, fees.taker, pos.quantity)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], input=data, env=other, capture_output=True, check=True
+    )
+    compiled, *fields = out.stdout.decode().split()
+    assert compiled == str(not crypto.COMPILED) or _ccrypto is None
+    assert fields == ["filled", "5.0", "101.0", "open", "0.0", "0.2", "5.0"]
+    # and in this process, the round trip gives this process's classes, equal
+    back = pickle.loads(data)
+    assert type(back[0]) is crypto.CryptoOrder and back[0].fills == taken.fills
+    assert (back[1].price, back[1].size, back[1].status) == (103.0, 2.0, "open")
