@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any, cast
 
+from ._twins import pure_python_forced
 from .exceptions import ConfigurationError, MarketStreamsError, ReplayError
 
 __all__ = [
@@ -37,7 +38,7 @@ OUT_STEP = 4 << 20  # the most decompressed data one piece holds
 
 # The compiled line splitter of iter_line_runs (see _linesplit.c); None: bytes.split.
 Lines: Any = None
-if os.environ.get("MARKETSTREAMS_PURE_PYTHON", "") in ("", "0"):
+if not pure_python_forced():
     try:
         from ._linesplit import Lines
     except ImportError:

@@ -5,9 +5,9 @@ the pure-Python ``_pycore`` (same interface, same results, slower). Set
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING
 
+from ..._twins import pure_python_forced
 from ._pycore import ATB, ATL, BATB, BATL, BDATB, BDATL, NLADDERS, SPB, SPL, TRD
 
 __all__ = [
@@ -57,7 +57,7 @@ if TYPE_CHECKING:
     )
 else:
     COMPILED = False
-    if os.environ.get("MARKETSTREAMS_PURE_PYTHON", "") in ("", "0"):
+    if not pure_python_forced():
         try:
             from ._speedups import NLADDERS as _COMPILED_LADDERS
             from ._speedups import RunnerCore, apply_changes, apply_deltas, apply_line, apply_lines
